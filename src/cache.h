@@ -1,0 +1,55 @@
+/* cache.h: the Redis connection, its circuit breaker, the read cache and Lua scripts. */
+#ifndef BOXOFFICE_CACHE_H
+#define BOXOFFICE_CACHE_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Send one command (argv form). Returns the reply, which the caller frees
+ * with freeReplyObject() (it may be a REDIS_REPLY_ERROR), or NULL when
+ * Redis is down, timed out, or the breaker is open: then no time was
+ * spent waiting and the caller degrades (503 for the queue, database for
+ * reads).
+ */
+redisReply *cache_argv(int argc, const char **argv, const size_t *lens);
+
+/* printf-style convenience over cache_argv() for fixed commands. */
+redisReply *cache_command(const char *fmt, ...);
+
+/* A Lua script run with EVALSHA, loaded on first use or after a flush. */
+struct cache_script {
+	const char *name;
+	const char *source;
+	char sha[41];		/* filled on first load */
+};
+
+/* Run script s with nkeys keys followed by arguments, all in argv. */
+redisReply *cache_eval(struct cache_script *s, int nkeys, int argc,
+		       const char **argv, const size_t *lens);
+
+/*
+ * Read cache: a copy of the value (caller frees) or NULL on a miss, when
+ * the cache is off or bypassed, or when Redis is unusable.
+ */
+char *cache_get(const char *key, size_t *len);
+
+/* Store value for ttl_ms; failures are counted and otherwise ignored. */
+void cache_set(const char *key, const char *value, size_t len, long ttl_ms);
+
+/* Is Redis usable now (breaker closed and a PING answered)? */
+bool cache_health(void);
+
+/* Is the breaker open (calls are being skipped)? */
+bool cache_breaker_open(void);
+
+/* Drop the connection: after a reload, and at exit. */
+void cache_close(void);
+
+struct cache_stats {
+	unsigned long hits, misses, bypasses, errors, breaker_opens;
+};
+extern struct cache_stats cache_stats;
+
+#endif

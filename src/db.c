@@ -1,0 +1,394 @@
+/* db.c: PostgreSQL connections with client-side deadlines, and read routing. */
+#include "db.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+
+struct stmt_def {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+
+/*
+ * All SQL the worker sends. Domain logic that must be atomic lives in
+ * functions created by the migrations in sql/; here are only calls with
+ * bound parameters.
+ */
+static const struct stmt_def stmts[ST__MAX] = {
+	[ST_PING] = { "ping", "SELECT 1", 0 },
+	[ST_REPLICA_LAG] = { "replica_lag",
+		"SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0"
+		" WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+		" ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
+		" END::float8", 0 },
+	[ST_CONCERTS] = { "concerts", "SELECT boxoffice_concerts_json()", 0 },
+	[ST_SCHEDULES] = { "schedules", "SELECT boxoffice_schedules_json($1::bigint)", 1 },
+	[ST_JOIN_CHECK] = { "join_check",
+		"SELECT (SELECT on_sale FROM concerts WHERE id = $1::bigint),"
+		" EXISTS (SELECT 1 FROM users WHERE id = $2::uuid)", 2 },
+	[ST_IDEM_LOOKUP] = { "idem_lookup",
+		"SELECT * FROM boxoffice_idem_lookup($1::uuid, $2::text, $3::text, $4::text)", 4 },
+	[ST_SWEEP] = { "sweep", "SELECT boxoffice_sweep()", 0 },
+	[ST_SEATS] = { "seats", "SELECT boxoffice_seats_json($1::bigint, $2::bigint)", 2 },
+	[ST_HOLD] = { "hold",
+		"SELECT * FROM boxoffice_hold($1::bigint, $2::bigint, $3::integer, $4::uuid,"
+		" $5::integer, $6::integer)", 6 },
+	[ST_RESERVATION] = { "reservation",
+		"SELECT * FROM boxoffice_reservation($1::uuid, $2::uuid)", 2 },
+	[ST_RELEASE] = { "release",
+		"SELECT * FROM boxoffice_release($1::uuid, $2::uuid)", 2 },
+	[ST_PAY] = { "pay",
+		"SELECT * FROM boxoffice_pay($1::uuid, $2::uuid, $3::bigint, $4::text)", 4 },
+	[ST_BALANCE] = { "balance", "SELECT balance FROM users WHERE id = $1::uuid", 1 },
+	[ST_CHARGE] = { "charge",
+		"SELECT * FROM boxoffice_charge($1::uuid, $2::bigint, $3::text)", 3 },
+};
+
+struct dbconn {
+	PGconn *conn;
+	unsigned long prepared;		/* bit per statement prepared on conn */
+	struct timespec retry_at;	/* do not reconnect before this */
+	struct timespec lag_checked;	/* replicas: when lag was last read */
+};
+
+static struct dbconn primary;
+static struct dbconn replicas[CONFIG_MAX_REPLICAS];
+struct db_stats db_stats;
+
+/* Milliseconds from a to b. */
+static long
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+static struct timespec
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts;
+}
+
+static struct timespec
+after_ms(long ms)
+{
+	struct timespec ts = now_mono();
+
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/*
+ * Wait until the connection's socket is ready for events or the deadline
+ * passes. Returns 1 if ready, 0 on timeout or error.
+ */
+static int
+wait_socket(PGconn *conn, short events, const struct timespec *deadline)
+{
+	struct pollfd pfd;
+	struct timespec now;
+	long left;
+	int rc;
+
+	pfd.fd = PQsocket(conn);
+	pfd.events = events;
+	if (pfd.fd < 0)
+		return 0;
+	for (;;) {
+		now = now_mono();
+		left = ms_between(&now, deadline);
+		if (left <= 0)
+			return 0;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			return 1;
+		if (rc == 0 || errno != EINTR)
+			return 0;
+	}
+}
+
+static void
+drop(struct dbconn *c, long backoff_ms)
+{
+	if (c->conn != NULL)
+		PQfinish(c->conn);
+	c->conn = NULL;
+	c->prepared = 0;
+	c->retry_at = after_ms(backoff_ms);
+}
+
+/*
+ * Open a connection without blocking past connect_timeout_ms: libpq's own
+ * connect_timeout has whole-second granularity and a two-second minimum.
+ * Returns the connection or NULL.
+ */
+static PGconn *
+connect_timed(const char *dsn)
+{
+	const char *keys[] = { "dbname", "options", "application_name",
+			       "keepalives_idle", NULL };
+	char options[64];
+	const char *vals[5];
+	struct timespec deadline = after_ms((long)cfg.connect_timeout_ms);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn *conn = NULL;
+
+	snprintf(options, sizeof(options), "-c statement_timeout=%lld",
+		 (long long)cfg.statement_timeout_ms);
+	vals[0] = dsn;
+	vals[1] = options;
+	vals[2] = "boxoffice";
+	vals[3] = "30";
+	vals[4] = NULL;
+	conn = PQconnectStartParams(keys, vals, 1);
+	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
+		goto fail;
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED)
+			goto fail;
+		if (!wait_socket(conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+				 &deadline))
+			goto fail;
+		st = PQconnectPoll(conn);
+	}
+	return conn;
+fail:
+	if (conn != NULL) {
+		log_msg("database connection failed: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+	}
+	return NULL;
+}
+
+/*
+ * Wait for the whole answer to the query just sent. Returns the last
+ * result (the caller clears it) or NULL on timeout or connection loss.
+ */
+static PGresult *
+collect(PGconn *conn, const struct timespec *deadline)
+{
+	PGresult *res, *last = NULL;
+
+	for (;;) {
+		while (PQisBusy(conn)) {
+			if (!wait_socket(conn, POLLIN, deadline) || !PQconsumeInput(conn))
+				goto fail;
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (last != NULL)
+			PQclear(last);
+		last = res;
+	}
+	if (last == NULL || PQstatus(conn) == CONNECTION_BAD)
+		goto fail;
+	return last;
+fail:
+	if (last != NULL)
+		PQclear(last);
+	return NULL;
+}
+
+/* Prepare st on c if it is not yet. Returns 0 or -1 (connection dropped). */
+static int
+ensure_prepared(struct dbconn *c, enum db_stmt st, const struct timespec *deadline)
+{
+	PGresult *res = NULL;
+	int ok;
+
+	if (c->prepared & (1ul << st))
+		return 0;
+	if (!PQsendPrepare(c->conn, stmts[st].name, stmts[st].sql, stmts[st].nparams, NULL))
+		return -1;
+	res = collect(c->conn, deadline);
+	if (res == NULL)
+		return -1;
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		log_msg("prepare %s failed: %s", stmts[st].name, PQresultErrorMessage(res));
+	PQclear(res);
+	if (!ok)
+		return -1;
+	c->prepared |= 1ul << st;
+	return 0;
+}
+
+/*
+ * Run st on connection c (opening it from dsn if needed). Returns a result
+ * or NULL; on NULL the connection is closed and not retried for backoff_ms.
+ */
+static PGresult *
+run(struct dbconn *c, const char *dsn, enum db_stmt st, const char *const *params,
+    long backoff_ms, bool ignore_backoff)
+{
+	struct timespec now = now_mono(), deadline;
+	PGresult *res = NULL;
+
+	if (c->conn == NULL) {
+		if (!ignore_backoff && ms_between(&now, &c->retry_at) > 0)
+			return NULL;
+		if ((c->conn = connect_timed(dsn)) == NULL) {
+			drop(c, backoff_ms);
+			return NULL;
+		}
+	}
+	/* The server cancels at statement_timeout; this catches a dead one. */
+	deadline = after_ms((long)cfg.statement_timeout_ms + 500);
+	if (ensure_prepared(c, st, &deadline) != 0)
+		goto fail;
+	if (!PQsendQueryPrepared(c->conn, stmts[st].name, stmts[st].nparams, params,
+				 NULL, NULL, 0))
+		goto fail;
+	if ((res = collect(c->conn, &deadline)) == NULL)
+		goto fail;
+	return res;
+fail:
+	log_msg("database %s: %s", stmts[st].name,
+		c->conn ? PQerrorMessage(c->conn) : "no connection");
+	drop(c, backoff_ms);
+	return NULL;
+}
+
+/* A short back-off so a dead primary answers 503 at once, not after a timeout. */
+#define PRIMARY_BACKOFF_MS 500
+
+PGresult *
+db_exec(enum db_stmt st, const char *const *params)
+{
+	PGresult *res = run(&primary, cfg.primary_dsn, st, params, PRIMARY_BACKOFF_MS, false);
+
+	if (res == NULL || db_unavailable(res))
+		db_stats.errors[DB_PRIMARY]++;
+	return res;
+}
+
+/*
+ * Is replica i usable: connected or due a retry, and not lagging? The lag
+ * is read at most once a second per worker.
+ */
+static bool
+replica_fresh(int i)
+{
+	struct dbconn *c = &replicas[i];
+	struct timespec now = now_mono();
+	PGresult *res;
+	double lag;
+
+	if (c->conn != NULL && ms_between(&c->lag_checked, &now) < 1000)
+		return true;
+	res = run(c, cfg.replica_dsn[i], ST_REPLICA_LAG, NULL,
+		  (long)cfg.replica_retry_s * 1000, false);
+	if (res == NULL)
+		return false;
+	lag = PQresultStatus(res) == PGRES_TUPLES_OK ? atof(PQgetvalue(res, 0, 0)) : 1e9;
+	PQclear(res);
+	c->lag_checked = now;
+	if (lag > (double)cfg.replica_max_lag) {
+		log_msg("replica %d lags %.1f s; reading from the primary", i, lag);
+		drop(c, (long)cfg.replica_retry_s * 1000);
+		return false;
+	}
+	return true;
+}
+
+PGresult *
+db_read(enum db_stmt st, const char *const *params, enum db_target *from)
+{
+	PGresult *res;
+	int i;
+
+	if (cfg.read_routing == ROUTE_REPLICA) {
+		for (i = 0; i < cfg.replica_count; i++) {
+			if (!replica_fresh(i))
+				continue;
+			res = run(&replicas[i], cfg.replica_dsn[i], st, params,
+				  (long)cfg.replica_retry_s * 1000, false);
+			if (res != NULL && !db_unavailable(res)) {
+				*from = DB_REPLICA;
+				return res;
+			}
+			if (res != NULL)
+				PQclear(res);
+			db_stats.errors[DB_REPLICA]++;
+		}
+		if (cfg.replica_count > 0)
+			db_stats.replica_fallbacks++;
+	}
+	*from = DB_PRIMARY;
+	return db_exec(st, params);
+}
+
+const char *
+db_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return s ? s : "";
+}
+
+bool
+db_unavailable(const PGresult *res)
+{
+	const char *s;
+
+	if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return false;
+	s = db_sqlstate(res);
+	/* 57xxx operator intervention (timeouts, shutdown), 08xxx connection,
+	 * 53xxx insufficient resources, 25006 read-only transaction. */
+	return strncmp(s, "57", 2) == 0 || strncmp(s, "08", 2) == 0 ||
+	       strncmp(s, "53", 2) == 0 || strcmp(s, "25006") == 0;
+}
+
+bool
+db_health(enum db_target t)
+{
+	PGresult *res = NULL;
+	bool up = false;
+	int i;
+
+	if (t == DB_PRIMARY) {
+		res = run(&primary, cfg.primary_dsn, ST_PING, NULL, PRIMARY_BACKOFF_MS, true);
+		up = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+		if (res != NULL)
+			PQclear(res);
+		return up;
+	}
+	/* Replicas: up if any one answers and is fresh enough. */
+	for (i = 0; i < cfg.replica_count && !up; i++) {
+		res = run(&replicas[i], cfg.replica_dsn[i], ST_REPLICA_LAG, NULL,
+			  (long)cfg.replica_retry_s * 1000, true);
+		if (res == NULL)
+			continue;
+		up = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		     atof(PQgetvalue(res, 0, 0)) <= (double)cfg.replica_max_lag;
+		PQclear(res);
+	}
+	return up;
+}
+
+void
+db_close_all(void)
+{
+	int i;
+
+	drop(&primary, 0);
+	for (i = 0; i < CONFIG_MAX_REPLICAS; i++)
+		drop(&replicas[i], 0);
+}

@@ -1,0 +1,306 @@
+/* h_booking.c: concerts, schedules, seats, holds, payments and balances. */
+#include "handlers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "queue.h"
+#include "token.h"
+#include "util.h"
+
+/* Error codes of the booking functions in sql/ and what they mean to a client. */
+static const struct {
+	const char *code;
+	int status;
+	const char *message;
+} outcomes[] = {
+	{ "SCHEDULE_NOT_FOUND", 404, "no such schedule for this concert" },
+	{ "USER_NOT_FOUND", 404, "no such user" },
+	{ "SEAT_NOT_FOUND", 404, "no such seat in this schedule" },
+	{ "RESERVATION_NOT_FOUND", 404, "no such reservation" },
+	{ "SEAT_TAKEN", 409, "this seat is already held or sold" },
+	{ "HOLD_LIMIT", 409, "you already hold as many seats in this schedule as allowed" },
+	{ "HOLD_EXPIRED", 409, "the hold has expired or was released; no money moved" },
+	{ "ALREADY_PAID", 409, "this reservation is already paid" },
+	{ "WRONG_CONCERT", 403, "this reservation belongs to another concert" },
+	{ "INSUFFICIENT_BALANCE", 402, "the balance does not cover the price; nothing was charged" },
+	{ "IDEMPOTENCY_MISMATCH", 422, "this Idempotency-Key was used for a different request" },
+	{ "BALANCE_LIMIT", 409, "the balance would exceed its maximum" },
+	{ "INVALID_AMOUNT", 400, "amount must be a positive integer" },
+};
+
+/*
+ * Answer from a booking function's (code, body) result: the body with
+ * ok_status for OK or a replayed answer, else the mapped error. Returns 1
+ * if the operation took effect now (not a replay, not an error).
+ */
+static int
+answer(struct req *r, PGresult *res, int ok_status)
+{
+	const char *code, *body;
+	size_t i;
+
+	if (res == NULL) {
+		http_error(r, 503, "UNAVAILABLE", "the database is unavailable; nothing changed");
+		return 0;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		if (db_unavailable(res))
+			http_error(r, 503, "UNAVAILABLE", "the database is busy; nothing changed");
+		else {
+			log_msg("booking query failed: %s", PQresultErrorMessage(res));
+			http_error(r, 500, "INTERNAL", "the request failed; nothing changed");
+		}
+		return 0;
+	}
+	code = PQgetvalue(res, 0, 0);
+	body = PQgetvalue(res, 0, 1);
+	if (strcmp(code, "OK") == 0 || strcmp(code, "REPLAY") == 0) {
+		http_reply_raw(r, ok_status, body, (size_t)PQgetlength(res, 0, 1));
+		return strcmp(code, "OK") == 0;
+	}
+	for (i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+		if (strcmp(code, outcomes[i].code) == 0) {
+			http_error(r, outcomes[i].status, code, "%s", outcomes[i].message);
+			return 0;
+		}
+	log_msg("booking: unknown outcome %s", code);
+	http_error(r, 500, "INTERNAL", "the request failed");
+	return 0;
+}
+
+/*
+ * A public read (concert list, schedules): Redis cache, else a replica,
+ * else the primary. A NULL value means "no such thing" (404 code).
+ */
+static int
+cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *params,
+	    const char *missing_code, const char *missing_msg)
+{
+	enum db_target from;
+	PGresult *res = NULL;
+	char *hit = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	r->cache_control = "public, max-age=1";
+	if ((hit = cache_get(key, &len)) != NULL) {
+		http_reply_raw(r, 200, hit, len);
+		rc = 0;
+		goto out;
+	}
+	res = db_read(st, params, &from);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		goto out;
+	}
+	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+		http_error(r, 404, missing_code, "%s", missing_msg);
+		goto out;
+	}
+	len = (size_t)PQgetlength(res, 0, 0);
+	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), len);
+	cache_set(key, PQgetvalue(res, 0, 0), len, (long)cfg.cache_ttl_ms);
+	rc = 0;
+out:
+	free(hit);
+	if (res != NULL)
+		PQclear(res);
+	return rc;
+}
+
+int
+h_concerts(struct req *r)
+{
+	return cached_read(r, "c:concerts", ST_CONCERTS, NULL, "NOT_FOUND", "no concerts");
+}
+
+int
+h_schedules(struct req *r)
+{
+	char id[24], key[48];
+	const char *params[1] = { id };
+
+	util_i64(id, sizeof(id), r->f.concert_id);
+	snprintf(key, sizeof(key), "c:schedules:%s", id);
+	return cached_read(r, key, ST_SCHEDULES, params, "CONCERT_NOT_FOUND", "no such concert");
+}
+
+/* The seat map is read from the primary so a hold shows at once. */
+int
+h_seats(struct req *r)
+{
+	char concert[24], schedule[24];
+	const char *params[2] = { concert, schedule };
+	PGresult *res = NULL;
+	struct token t;
+	int rc = -1;
+
+	if (queue_require_active(r, r->f.concert_id, &t) != 0)
+		return -1;
+	util_i64(concert, sizeof(concert), r->f.concert_id);
+	util_i64(schedule, sizeof(schedule), r->f.schedule_id);
+	res = db_exec(ST_SEATS, params);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		goto out;
+	}
+	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+		http_error(r, 404, "SCHEDULE_NOT_FOUND", "no such schedule for this concert");
+		goto out;
+	}
+	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	rc = 0;
+out:
+	if (res != NULL)
+		PQclear(res);
+	return rc;
+}
+
+int
+h_hold(struct req *r)
+{
+	char concert[24], schedule[24], seat[24], ttl[24], max[24];
+	const char *params[6] = { concert, schedule, seat, NULL, ttl, max };
+	PGresult *res = NULL;
+	struct token t;
+
+	if (queue_require_active(r, 0, &t) != 0)
+		return -1;
+	params[3] = t.user;
+	util_i64(concert, sizeof(concert), t.concert);
+	util_i64(schedule, sizeof(schedule), r->f.schedule_id);
+	util_i64(seat, sizeof(seat), r->f.seat_number);
+	util_i64(ttl, sizeof(ttl), cfg.hold_ttl);
+	util_i64(max, sizeof(max), cfg.max_holds_per_user);
+	res = db_exec(ST_HOLD, params);
+	answer(r, res, 201);
+	if (res != NULL)
+		PQclear(res);
+	return 0;
+}
+
+/* GET and DELETE of a reservation: any genuine token of its holder. */
+static int
+reservation_op(struct req *r, enum db_stmt st)
+{
+	const char *params[2] = { r->f.reservation_id, NULL };
+	PGresult *res = NULL;
+	struct token t;
+	enum token_err e;
+
+	if ((e = token_verify(r->authorization, time(NULL), &t)) != TOKEN_OK)
+		return queue_token_fail(r, e);
+	params[1] = t.user;
+	res = db_exec(st, params);
+	answer(r, res, 200);
+	if (res != NULL)
+		PQclear(res);
+	return 0;
+}
+
+int
+h_reservation_get(struct req *r)
+{
+	return reservation_op(r, ST_RESERVATION);
+}
+
+int
+h_reservation_release(struct req *r)
+{
+	return reservation_op(r, ST_RELEASE);
+}
+
+int
+h_pay(struct req *r)
+{
+	const char *key = FIELD_HAVE(&r->f, F_IDEM_KEY) ? r->f.idem_key : NULL;
+	char concert[24];
+	const char *params[4] = { NULL, r->f.reservation_id, concert, key };
+	const char *lookup[4] = { NULL, "payment", key, r->f.reservation_id };
+	PGresult *res = NULL;
+	struct token t;
+	int rc;
+
+	rc = queue_require_active(r, 0, &t);
+	/* A retry of a payment that went through finds the turn ended: give it
+	 * the first answer, as the Idempotency-Key promises. */
+	if (rc == -2 && key != NULL) {
+		lookup[0] = t.user;
+		res = db_exec(ST_IDEM_LOOKUP, lookup);
+		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "REPLAY") == 0)
+			answer(r, res, 201);
+		goto out;
+	}
+	if (rc != 0)
+		return -1;
+	params[0] = t.user;
+	util_i64(concert, sizeof(concert), t.concert);
+	res = db_exec(ST_PAY, params);
+	if (answer(r, res, 201))
+		queue_revoke(t.concert, t.user);
+out:
+	if (res != NULL)
+		PQclear(res);
+	return 0;
+}
+
+int
+h_balance(struct req *r)
+{
+	const char *params[1] = { r->f.user_id };
+	struct json_object *o;
+	PGresult *res = NULL;
+	struct token t;
+	int rc = -1;
+
+	if (queue_require_user(r, r->f.user_id, &t) != 0)
+		return -1;
+	res = db_exec(ST_BALANCE, params);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		goto out;
+	}
+	if (PQntuples(res) == 0) {
+		http_error(r, 404, "USER_NOT_FOUND", "no such user");
+		goto out;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "userId", json_object_new_string(r->f.user_id));
+	json_object_object_add(o, "balance",
+			       json_object_new_int64(strtoll(PQgetvalue(res, 0, 0), NULL, 10)));
+	http_reply(r, 200, o);
+	rc = 0;
+out:
+	if (res != NULL)
+		PQclear(res);
+	return rc;
+}
+
+int
+h_charge(struct req *r)
+{
+	const char *key = FIELD_HAVE(&r->f, F_IDEM_KEY) ? r->f.idem_key : NULL;
+	char amount[24];
+	const char *params[3] = { r->f.user_id, amount, key };
+	PGresult *res = NULL;
+	struct token t;
+
+	if (queue_require_user(r, r->f.user_id, &t) != 0)
+		return -1;
+	if (r->f.amount > cfg.max_charge)
+		return http_error(r, 400, "AMOUNT_TOO_LARGE", "amount may be at most %lld",
+				  (long long)cfg.max_charge);
+	util_i64(amount, sizeof(amount), r->f.amount);
+	res = db_exec(ST_CHARGE, params);
+	answer(r, res, 200);
+	if (res != NULL)
+		PQclear(res);
+	return 0;
+}

@@ -1,0 +1,237 @@
+/* http.c: FastCGI request input, body limits, JSON answers and cleanup. */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+/* Deeper JSON than this is refused: no request of the API needs more than 2. */
+#define JSON_MAX_DEPTH 8
+
+void
+http_req_begin(struct req *r, FCGX_Request *fcgx)
+{
+	const char *uri;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->fcgx = fcgx;
+	r->method = FCGX_GetParam("REQUEST_METHOD", fcgx->envp);
+	if (r->method == NULL)
+		r->method = "GET";
+	r->content_type = FCGX_GetParam("CONTENT_TYPE", fcgx->envp);
+	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fcgx->envp);
+	r->remote_addr = FCGX_GetParam("REMOTE_ADDR", fcgx->envp);
+
+	/* The raw (undecoded) path: ids in it are digits or UUIDs, so any
+	 * percent-encoding simply fails validation instead of being decoded. */
+	uri = FCGX_GetParam("REQUEST_URI", fcgx->envp);
+	if (uri == NULL)
+		uri = FCGX_GetParam("SCRIPT_NAME", fcgx->envp);
+	if (uri == NULL)
+		uri = "/";
+	n = strcspn(uri, "?#");
+	if (n >= sizeof(r->path)) {
+		r->path_too_long = true;
+		n = sizeof(r->path) - 1;
+	}
+	memcpy(r->path, uri, n);
+	r->path[n] = '\0';
+}
+
+/* True if the Content-Type names JSON, parameters such as charset allowed. */
+static bool
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+int
+http_read_json(struct req *r, int64_t max)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx->envp);
+	struct json_tokener *tok = NULL;
+	enum json_tokener_error jerr;
+	int64_t len = 0;
+	int got, rc = -1;
+
+	if (cl != NULL && *cl != '\0' && !valid_decimal(cl, 0, INT64_MAX / 2, &len)) {
+		http_error(r, 400, "BAD_REQUEST", "Content-Length is not a number");
+		goto out;
+	}
+	if (len > max) {
+		http_error(r, 413, "BODY_TOO_LARGE", "request body exceeds %lld bytes",
+			   (long long)max);
+		goto out;
+	}
+	if (!is_json_type(r->content_type)) {
+		http_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
+			   "request body must be application/json");
+		goto out;
+	}
+	/* Read one byte past the declared length to catch a lying client. */
+	r->body = malloc((size_t)len + 2);
+	if (r->body == NULL) {
+		http_error(r, 503, "UNAVAILABLE", "out of memory");
+		goto out;
+	}
+	got = FCGX_GetStr(r->body, (int)len + 1, r->fcgx->in);
+	if (got < 0 || got != len) {
+		http_error(r, 400, "BAD_REQUEST", "request body does not match Content-Length");
+		goto out;
+	}
+	r->body[got] = '\0';
+	r->body_len = (size_t)got;
+	if (strlen(r->body) != r->body_len) {
+		http_error(r, 400, "BAD_JSON", "request body contains a NUL byte");
+		goto out;
+	}
+
+	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (tok == NULL) {
+		http_error(r, 503, "UNAVAILABLE", "out of memory");
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	r->in = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
+	jerr = json_tokener_get_error(tok);
+	if (r->in == NULL || jerr != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != r->body_len) {
+		http_error(r, 400, "BAD_JSON", "request body is not valid JSON: %s",
+			   r->in == NULL || jerr != json_tokener_success ?
+			   json_tokener_error_desc(jerr) : "trailing data");
+		goto out;
+	}
+	if (!json_object_is_type(r->in, json_type_object)) {
+		http_error(r, 400, "BAD_JSON", "request body must be a JSON object");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return rc;
+}
+
+static void
+reset_answer(struct req *r)
+{
+	json_object_put(r->out);
+	r->out = NULL;
+	free(r->raw_out);
+	r->raw_out = NULL;
+}
+
+void
+http_reply(struct req *r, int status, struct json_object *obj)
+{
+	reset_answer(r);
+	r->status = status;
+	r->out = obj;
+}
+
+void
+http_reply_raw(struct req *r, int status, const char *json, size_t len)
+{
+	reset_answer(r);
+	r->status = status;
+	r->raw_out = strndup(json, len);
+}
+
+int
+http_error(struct req *r, int status, const char *code, const char *fmt, ...)
+{
+	struct json_object *err, *wrap;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err = json_object_new_object();
+	json_object_object_add(err, "code", json_object_new_string(code));
+	json_object_object_add(err, "message", json_object_new_string(msg));
+	wrap = json_object_new_object();
+	json_object_object_add(wrap, "error", err);
+	http_reply(r, status, wrap);
+	if (status == 503 && r->retry_after == 0)
+		r->retry_after = 2;
+	return -1;
+}
+
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 402: return "Payment Required";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+double
+http_elapsed_ms(const struct req *r)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - r->start.tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - r->start.tv_nsec) / 1e6;
+}
+
+void
+http_req_end(struct req *r)
+{
+	const char *body;
+	size_t len;
+
+	if (r->status == 0)
+		http_error(r, 500, "INTERNAL", "no answer was produced");
+	if (r->raw_out != NULL)
+		body = r->raw_out;
+	else
+		body = json_object_to_json_string_ext(r->out, JSON_C_TO_STRING_PLAIN);
+	len = strlen(body);
+
+	FCGX_FPrintF(r->fcgx->out,
+		     "Status: %d %s\r\n"
+		     "Content-Type: application/json\r\n"
+		     "Content-Length: %zu\r\n"
+		     "Cache-Control: %s\r\n",
+		     r->status, http_reason(r->status), len,
+		     r->cache_control != NULL ? r->cache_control : "no-store");
+	if (r->retry_after > 0)
+		FCGX_FPrintF(r->fcgx->out, "Retry-After: %d\r\n", r->retry_after);
+	FCGX_PutS("\r\n", r->fcgx->out);
+	FCGX_PutStr(body, (int)len, r->fcgx->out);
+
+	log_access(r->method, r->path, r->status, http_elapsed_ms(r));
+
+	reset_answer(r);
+	json_object_put(r->in);
+	r->in = NULL;
+	free(r->body);
+	r->body = NULL;
+}

@@ -1,0 +1,156 @@
+/* main.c: the boxoffice FastCGI worker: settings, signals and the accept loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "db.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "token.h"
+
+static volatile sig_atomic_t want_reload;
+static volatile sig_atomic_t want_stop;
+static volatile sig_atomic_t idle;	/* blocked in accept, no request held */
+
+static void
+on_reload(int sig)
+{
+	(void)sig;
+	want_reload = 1;
+}
+
+/* Finish the current request first; an idle worker can leave at once. */
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	want_stop = 1;
+	if (idle)
+		_exit(0);
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	/* SA_RESTART: a signal must never break the read of a request body. */
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_reload;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);	/* multiwatch's default "graceful" */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/*
+ * Load settings from path into cfg. At start a bad file is fatal; on reload
+ * it is logged and the settings in force stay. Returns 0 or -1.
+ */
+static int
+load(const char *path, int first)
+{
+	static struct config fresh;
+	char err[512];
+
+	if (config_load(path, &fresh, err, sizeof(err)) != 0) {
+		log_msg("%s%s", first ? "" : "reload refused: ", err);
+		return -1;
+	}
+	cfg = fresh;
+	log_open(cfg.access_log);
+	if (token_load_keys(cfg.key_file, cfg.key_file_old, err, sizeof(err)) != 0)
+		log_msg("token keys not loaded (token checks answer 503): %s", err);
+	/* DSNs or Redis address may have changed: reconnect lazily. */
+	db_close_all();
+	cache_close();
+	if (!first)
+		log_msg("configuration reloaded from %s", path);
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: boxoffice [-t] -c CONFIG\n"
+		"  A FastCGI worker: run it under spawn-fcgi (and multiwatch).\n"
+		"  -c CONFIG  settings file (INI)\n"
+		"  -t         check the settings file and exit\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	FCGX_Request fcgx;
+	struct req r;
+	int opt, check_only = 0;
+
+	while ((opt = getopt(argc, argv, "c:th")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check_only = 1;
+			break;
+		default:
+			usage();
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (path == NULL) {
+		usage();
+		return 2;
+	}
+	if (load(path, 1) != 0)
+		return 1;
+	if (check_only) {
+		printf("%s: ok\n", path);
+		return 0;
+	}
+	install_signals();
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&fcgx, 0, 0) != 0) {
+		log_msg("FastCGI initialisation failed");
+		return 1;
+	}
+
+	while (!want_stop) {
+		idle = 1;
+		if (want_stop)
+			break;
+		if (FCGX_Accept_r(&fcgx) < 0) {
+			idle = 0;
+			if (errno == EINTR)
+				continue;
+			log_msg("FastCGI accept failed: %s", strerror(errno));
+			break;
+		}
+		idle = 0;
+		if (want_reload) {
+			want_reload = 0;
+			(void)load(path, 0);
+		}
+		http_req_begin(&r, &fcgx);
+		dispatch(&r);
+		http_req_end(&r);
+		FCGX_Finish_r(&fcgx);
+	}
+	db_close_all();
+	cache_close();
+	return 0;
+}

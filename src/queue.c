@@ -1,0 +1,259 @@
+/* queue.c: queue numbers, fair admission and the token check, as Redis Lua scripts. */
+#include "queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "token.h"
+
+/* Keys of one concert's queue share the hash tag {c}: one cluster slot. */
+const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
+				    "admits", "stats", NULL };
+#define NKEYS 7
+
+/*
+ * Shared prologue: clock, expiry of ACTIVE turns, abandonment of waiters
+ * who stopped polling, then admission in queue order within max_active
+ * and admit_per_second. Every join and poll runs it, so the queue moves
+ * without a scheduler and no number of pollers can admit past capacity:
+ * scripts run one at a time.
+ * KEYS: seq num wait seen active admits stats.
+ * ARGV: max_active admit_per_second active_ttl_ms abandon_ms user [number].
+ */
+#define LUA_PROLOGUE \
+"local num, wait, seen, active, admits, stats =\n" \
+"  KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]\n" \
+"local max_active, per_sec = tonumber(ARGV[1]), tonumber(ARGV[2])\n" \
+"local ttl_ms, abandon_ms, user = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n" \
+"local t = redis.call('TIME')\n" \
+"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+"local function admit()\n" \
+"  local n = redis.call('ZREMRANGEBYSCORE', active, '-inf', now)\n" \
+"  if n > 0 then redis.call('HINCRBY', stats, 'expired', n) end\n" \
+"  local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - abandon_ms, 'LIMIT', 0, 500)\n" \
+"  for _, u in ipairs(gone) do\n" \
+"    redis.call('ZREM', wait, u); redis.call('ZREM', seen, u); redis.call('HDEL', num, u)\n" \
+"  end\n" \
+"  if #gone > 0 then redis.call('HINCRBY', stats, 'abandoned', #gone) end\n" \
+"  redis.call('ZREMRANGEBYSCORE', admits, '-inf', now - 60000)\n" \
+"  local k = math.min(max_active - redis.call('ZCARD', active),\n" \
+"                    per_sec - redis.call('ZCOUNT', admits, now - 999, '+inf'))\n" \
+"  if k <= 0 then return end\n" \
+"  local nxt = redis.call('ZPOPMIN', wait, k)\n" \
+"  for i = 1, #nxt, 2 do\n" \
+"    redis.call('ZADD', active, now + ttl_ms, nxt[i])\n" \
+"    redis.call('ZREM', seen, nxt[i])\n" \
+"    redis.call('ZADD', admits, now, nxt[i + 1])\n" \
+"  end\n" \
+"  if #nxt > 0 then redis.call('HINCRBY', stats, 'admitted', #nxt / 2) end\n" \
+"end\n" \
+"local function place(n)\n" \
+"  local cnt = redis.call('ZCOUNT', admits, '-inf', '+inf')\n" \
+"  local first = redis.call('ZRANGE', admits, 0, 0, 'WITHSCORES')\n" \
+"  local span = 0\n" \
+"  if #first > 0 then span = now - tonumber(first[2]) end\n" \
+"  local a = redis.call('ZSCORE', active, user)\n" \
+"  if a then return {n, 'ACTIVE', 0, tonumber(a), now, cnt, span} end\n" \
+"  local r = redis.call('ZRANK', wait, user)\n" \
+"  if r then\n" \
+"    redis.call('ZADD', seen, now, user)\n" \
+"    return {n, 'WAITING', r, 0, now, cnt, span}\n" \
+"  end\n" \
+"  return {n, 'EXPIRED', 0, 0, now, cnt, span}\n" \
+"end\n" \
+"admit()\n"
+
+static struct cache_script join_script = { "join", LUA_PROLOGUE
+"local n = redis.call('HGET', num, user)\n"
+"local fresh = 0\n"
+"if n and not redis.call('ZSCORE', active, user) and not redis.call('ZSCORE', wait, user) then\n"
+"  n = false\n"
+"end\n"
+"if not n then\n"
+"  n = redis.call('INCR', KEYS[1])\n"
+"  redis.call('HSET', num, user, n)\n"
+"  redis.call('ZADD', wait, n, user)\n"
+"  redis.call('ZADD', seen, now, user)\n"
+"  redis.call('HINCRBY', stats, 'joined', 1)\n"
+"  fresh = 1\n"
+"  admit()\n"
+"end\n"
+"local p = place(tonumber(n))\n"
+"p[8] = fresh\n"
+"return p\n", "" };
+
+static struct cache_script poll_script = { "poll", LUA_PROLOGUE
+"local n = redis.call('HGET', num, user)\n"
+"if not n or tonumber(n) ~= tonumber(ARGV[6]) then\n"
+"  return {tonumber(ARGV[6]), 'EXPIRED', 0, 0, now, 0, 0}\n"
+"end\n"
+"return place(tonumber(n))\n", "" };
+
+int
+queue_key(char *buf, size_t len, int64_t concert, const char *what)
+{
+	return snprintf(buf, len, "q:{%lld}:%s", (long long)concert, what);
+}
+
+/* Run script for (concert, user[, number]) and decode the place. */
+static int
+run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
+    struct queue_place *p, int *fresh)
+{
+	char keys[NKEYS][48], args[6][24];
+	const char *argv[NKEYS + 6];
+	redisReply *rep = NULL, **e;
+	int i, argc = 0, rc = -1;
+	double rate;
+
+	for (i = 0; i < NKEYS; i++) {
+		queue_key(keys[i], sizeof(keys[i]), concert, queue_parts[i]);
+		argv[argc++] = keys[i];
+	}
+	snprintf(args[0], sizeof(args[0]), "%lld", (long long)cfg.max_active);
+	snprintf(args[1], sizeof(args[1]), "%lld", (long long)cfg.admit_per_second);
+	snprintf(args[2], sizeof(args[2]), "%lld", (long long)cfg.active_ttl * 1000);
+	snprintf(args[3], sizeof(args[3]), "%lld", (long long)cfg.abandon_after * 1000);
+	snprintf(args[4], sizeof(args[4]), "%lld", (long long)number);
+	for (i = 0; i < 4; i++)
+		argv[argc++] = args[i];
+	argv[argc++] = user;
+	argv[argc++] = args[4];
+
+	rep = cache_eval(s, NKEYS, argc, argv, NULL);
+	if (rep == NULL)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 7) {
+		log_msg("queue script %s: unexpected reply%s%s", s->name,
+			rep->type == REDIS_REPLY_ERROR ? ": " : "",
+			rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+		goto out;
+	}
+	e = rep->element;
+	memset(p, 0, sizeof(*p));
+	p->number = e[0]->integer;
+	p->status = strcmp(e[1]->str, "ACTIVE") == 0 ? Q_ACTIVE :
+		    strcmp(e[1]->str, "WAITING") == 0 ? Q_WAITING : Q_EXPIRED;
+	p->position = p->status == Q_WAITING ? e[2]->integer : 0;
+	p->active_until_ms = e[3]->integer;
+	p->now_ms = e[4]->integer;
+	/* Admissions seen over the last minute (or since the first of them),
+	 * so the estimate follows the rate really achieved. */
+	rate = e[6]->integer > 0 ? (double)e[5]->integer * 1000.0 / (double)e[6]->integer
+				 : (double)e[5]->integer;
+	if (p->status != Q_WAITING)
+		p->eta_s = 0;
+	else if (rate <= 0)
+		p->eta_s = -1;
+	else
+		p->eta_s = (int64_t)((double)(p->position + 1) / rate + 0.999);
+	if (fresh != NULL)
+		*fresh = rep->elements > 7 ? (int)e[7]->integer : 0;
+	rc = 0;
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return rc;
+}
+
+int
+queue_join(int64_t concert, const char *user, struct queue_place *p)
+{
+	int fresh = 0;
+
+	if (run(&join_script, concert, user, 0, p, &fresh) != 0)
+		return -1;
+	return fresh;
+}
+
+int
+queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p)
+{
+	return run(&poll_script, concert, user, number, p, NULL);
+}
+
+int
+queue_token_fail(struct req *r, enum token_err e)
+{
+	switch (e) {
+	case TOKEN_EXPIRED:
+		return http_error(r, 401, "TOKEN_EXPIRED", "%s", token_message(e));
+	case TOKEN_MISSING:
+		return http_error(r, 401, "TOKEN_MISSING", "%s", token_message(e));
+	case TOKEN_NO_KEY:
+		return http_error(r, 503, "UNAVAILABLE", "%s", token_message(e));
+	default:
+		return http_error(r, 401, "TOKEN_INVALID", "%s", token_message(e));
+	}
+}
+
+int
+queue_require_active(struct req *r, int64_t concert, struct token *t)
+{
+	char key[48], member[UUID_STR];
+	const char *argv[3];
+	redisReply *rep;
+	enum token_err e;
+	int64_t until;
+
+	if ((e = token_verify(r->authorization, time(NULL), t)) != TOKEN_OK)
+		return queue_token_fail(r, e);
+	if (t->kind != TOKEN_ACTIVE)
+		return http_error(r, 403, "NOT_ACTIVE",
+				  "your turn in the queue has not come yet");
+	if (concert != 0 && t->concert != concert)
+		return http_error(r, 403, "TOKEN_WRONG_CONCERT",
+				  "this token is for another concert");
+
+	queue_key(key, sizeof(key), t->concert, "active");
+	memcpy(member, t->user, UUID_STR);
+	argv[0] = "ZSCORE";
+	argv[1] = key;
+	argv[2] = member;
+	rep = cache_argv(3, argv, NULL);
+	if (rep == NULL)
+		return 0;	/* Redis unusable: the signed expiry decides. */
+	until = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+	freeReplyObject(rep);
+	if (until <= (int64_t)time(NULL) * 1000) {
+		http_error(r, 401, "TOKEN_REVOKED",
+			   "this turn has ended (paid or expired); join the queue again");
+		return -2;
+	}
+	return 0;
+}
+
+int
+queue_require_user(struct req *r, const char *user, struct token *t)
+{
+	enum token_err e;
+
+	if ((e = token_verify(r->authorization, time(NULL), t)) != TOKEN_OK)
+		return queue_token_fail(r, e);
+	if (strcmp(t->user, user) != 0)
+		return http_error(r, 403, "FORBIDDEN", "this token belongs to another user");
+	return 0;
+}
+
+void
+queue_revoke(int64_t concert, const char *user)
+{
+	char key[48];
+	const char *argv[3] = { "ZREM", key, user };
+	redisReply *rep;
+
+	queue_key(key, sizeof(key), concert, "active");
+	rep = cache_argv(3, argv, NULL);
+	if (rep == NULL) {
+		log_msg("queue: could not end the turn of a paying user (redis down); "
+			"it ends at its expiry");
+		return;
+	}
+	freeReplyObject(rep);
+}

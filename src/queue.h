@@ -1,0 +1,62 @@
+/* queue.h: the fair waiting queue of each concert, kept in Redis. */
+#ifndef BOXOFFICE_QUEUE_H
+#define BOXOFFICE_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "token.h"
+
+struct req;
+
+enum queue_status { Q_WAITING, Q_ACTIVE, Q_EXPIRED };
+
+/* A user's place as one atomic script saw it. */
+struct queue_place {
+	int64_t number;			/* queue number, 0 if none */
+	enum queue_status status;
+	int64_t position;		/* people ahead while WAITING */
+	int64_t active_until_ms;	/* Unix ms while ACTIVE */
+	int64_t now_ms;			/* Redis clock when read */
+	int64_t eta_s;			/* estimated wait, -1 if unknown */
+};
+
+/*
+ * Join concert's queue (or find the user's live place). Admission runs in
+ * the same script. Returns 1 for a new place, 0 for the existing one, -1
+ * when Redis is unusable.
+ */
+int queue_join(int64_t concert, const char *user, struct queue_place *p);
+
+/* The place of token number for user; also counts as a poll. 0 or -1. */
+int queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p);
+
+/*
+ * The one check every booking handler makes: a genuine, unexpired ACTIVE
+ * token of this concert (concert 0: any, the caller checks later), not
+ * revoked. Costs the signature check and at most one Redis command; when
+ * Redis is unusable the signed expiry alone decides. Returns 0 with *t
+ * filled, or -1 with the error answer set on r; -2 (answer set, *t
+ * filled) when the token is genuine but its turn was ended by payment.
+ */
+int queue_require_active(struct req *r, int64_t concert, struct token *t);
+
+/*
+ * A signed token of user (any kind: queue or user token), for requests on
+ * the user's own data. Returns 0 or -1 with the error answer set.
+ */
+int queue_require_user(struct req *r, const char *user, struct token *t);
+
+/* Set the answer for a token that failed verification. Returns -1. */
+int queue_token_fail(struct req *r, enum token_err e);
+
+/* End an ACTIVE user's turn after payment. Failure is logged, not fatal. */
+void queue_revoke(int64_t concert, const char *user);
+
+/* Redis key of concert's queue structure; what names the dump and restore. */
+int queue_key(char *buf, size_t len, int64_t concert, const char *what);
+
+/* The key suffixes making up one concert's queue, NULL-terminated. */
+extern const char *const queue_parts[];
+
+#endif

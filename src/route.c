@@ -1,0 +1,100 @@
+/* route.c: the API's route table and path matching. */
+#include "route.h"
+
+#include <string.h>
+
+#include "handlers.h"
+
+#define B(f) (1u << (f))
+
+static const struct route routes[] = {
+	{ "GET", "/api/ping", h_ping, 0, 0, 0 },
+	{ "GET", "/api/health", h_health, 0, 0, 0 },
+	{ "POST", "/api/queues/token", h_queue_join,
+	  B(F_CONCERT_ID) | B(F_USER_ID), 0, R_QUEUE },
+	{ "GET", "/api/queues/status", h_queue_status, 0, 0, R_QUEUE },
+	{ "GET", "/api/concerts", h_concerts, 0, 0, 0 },
+	{ "GET", "/api/concerts/{concertId}/schedules", h_schedules, 0, 0, 0 },
+	{ "GET", "/api/concerts/{concertId}/schedules/{scheduleId}/seats", h_seats, 0, 0, 0 },
+	{ "POST", "/api/reservations", h_hold,
+	  B(F_SCHEDULE_ID) | B(F_SEAT_NUMBER), 0, 0 },
+	{ "GET", "/api/reservations/{reservationId}", h_reservation_get, 0, 0, 0 },
+	{ "DELETE", "/api/reservations/{reservationId}", h_reservation_release, 0, 0, 0 },
+	{ "POST", "/api/payments", h_pay, B(F_RESERVATION_ID), 0, R_IDEMPOTENT_KEY },
+	{ "GET", "/api/users/{userId}/balance", h_balance, 0, 0, 0 },
+	{ "POST", "/api/users/{userId}/balance/charge", h_charge,
+	  B(F_AMOUNT), 0, R_IDEMPOTENT_KEY },
+};
+
+#define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+const struct route *
+route_table(int *n)
+{
+	*n = NROUTES;
+	return routes;
+}
+
+/*
+ * Match path against pattern segment by segment. A "{name}" segment
+ * captures one non-empty path segment of under 64 bytes for field name.
+ * Returns 1 on a match.
+ */
+static int
+match(const char *pattern, const char *path, struct route_captures *caps)
+{
+	const char *p = pattern, *s = path;
+	size_t plen, slen;
+	char name[32];
+	int f;
+
+	caps->n = 0;
+	while (*p != '\0' && *s != '\0') {
+		if (*p != '/' || *s != '/')
+			return 0;
+		p++;
+		s++;
+		plen = strcspn(p, "/");
+		slen = strcspn(s, "/");
+		if (*p == '{') {
+			if (slen == 0 || slen >= sizeof(caps->value[0]) ||
+			    plen - 2 >= sizeof(name) || caps->n >= 4)
+				return 0;
+			memcpy(name, p + 1, plen - 2);
+			name[plen - 2] = '\0';
+			if ((f = valid_lookup(name)) < 0)
+				return 0;
+			caps->field[caps->n] = (enum field)f;
+			memcpy(caps->value[caps->n], s, slen);
+			caps->value[caps->n][slen] = '\0';
+			caps->n++;
+		} else if (plen != slen || memcmp(p, s, plen) != 0)
+			return 0;
+		p += plen;
+		s += slen;
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+enum route_result
+route_find(const char *method, const char *path, const struct route **out,
+	   struct route_captures *caps)
+{
+	enum route_result res = ROUTE_NO_PATH;
+	struct route_captures tmp;
+	int i;
+
+	for (i = 0; i < NROUTES; i++) {
+		if (!match(routes[i].pattern, path, &tmp))
+			continue;
+		/* HEAD is answered as GET; FastCGI servers drop the body. */
+		if (strcmp(routes[i].method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
+			*out = &routes[i];
+			*caps = tmp;
+			return ROUTE_OK;
+		}
+		res = ROUTE_NO_METHOD;
+	}
+	return res;
+}

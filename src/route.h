@@ -1,0 +1,45 @@
+/* route.h: the route table, method + path pattern with {field} captures. */
+#ifndef BOXOFFICE_ROUTE_H
+#define BOXOFFICE_ROUTE_H
+
+#include <stdint.h>
+
+#include "valid.h"
+
+struct req;
+typedef int (*route_handler)(struct req *);
+
+/* Route flags. */
+#define R_IDEMPOTENT_KEY 0x1	/* reads the Idempotency-Key header */
+#define R_QUEUE 0x2		/* part of the queue: closed in maintenance mode */
+
+struct route {
+	const char *method;
+	const char *pattern;	/* "/api/concerts/{concertId}/schedules" */
+	route_handler handler;
+	uint32_t body_required;	/* fields the JSON body must have (1u << field) */
+	uint32_t body_optional;	/* fields it may have */
+	unsigned flags;
+};
+
+/* Raw captures of a matched path, validated by the caller. */
+struct route_captures {
+	int n;
+	enum field field[4];
+	char value[4][64];
+};
+
+enum route_result { ROUTE_OK, ROUTE_NO_PATH, ROUTE_NO_METHOD };
+
+/*
+ * Find the route for method and path. On ROUTE_OK *out is the route and
+ * caps holds its captures; ROUTE_NO_METHOD means the path exists with
+ * other methods only.
+ */
+enum route_result route_find(const char *method, const char *path,
+			     const struct route **out, struct route_captures *caps);
+
+/* The route table and its size, for metrics and documentation. */
+const struct route *route_table(int *n);
+
+#endif

@@ -1,0 +1,206 @@
+/* token.c: HMAC-SHA256 token signing and verification with libsodium. */
+#include "token.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define KEY_MIN 32
+#define KEY_MAX 1024
+#define MAC_B64 44	/* base64url of 32 bytes without padding, and a NUL */
+
+struct key {
+	unsigned char bytes[KEY_MAX];
+	size_t len;
+};
+
+static struct key keys[2];	/* [0] signs and verifies, [1] only verifies */
+
+/* Read a whole key file into k. Returns 0 or -1 with err filled. */
+static int
+read_key(const char *path, struct key *k, char *err, size_t errlen)
+{
+	unsigned char buf[KEY_MAX + 1];
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf));
+	if (n < KEY_MIN || n > KEY_MAX) {
+		snprintf(err, errlen, "%s: a key must be %d to %d bytes", path, KEY_MIN, KEY_MAX);
+		goto out;
+	}
+	memcpy(k->bytes, buf, (size_t)n);
+	k->len = (size_t)n;
+	rc = 0;
+out:
+	sodium_memzero(buf, sizeof(buf));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int
+token_load_keys(const char *file, const char *old_file, char *err, size_t errlen)
+{
+	struct key fresh[2];
+	int rc = -1;
+
+	memset(fresh, 0, sizeof(fresh));
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialise");
+		goto out;
+	}
+	if (read_key(file, &fresh[0], err, errlen) != 0)
+		goto out;
+	if (old_file != NULL && *old_file != '\0' &&
+	    read_key(old_file, &fresh[1], err, errlen) != 0)
+		goto out;
+	memcpy(keys, fresh, sizeof(keys));
+	rc = 0;
+out:
+	sodium_memzero(fresh, sizeof(fresh));
+	return rc;
+}
+
+static void
+mac(const struct key *k, const char *msg, size_t len,
+    unsigned char out[crypto_auth_hmacsha256_BYTES])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, k->bytes, k->len);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, len);
+	crypto_auth_hmacsha256_final(&st, out);
+}
+
+/*
+ * The token is its claims in plain text, then a dot and the MAC in
+ * base64url: "v1.a.<user>.<concert>.<number>.<iat>.<exp>.<mac>". Claims
+ * are not secret; the MAC makes them unforgeable.
+ */
+size_t
+token_sign(const struct token *t, char *out, size_t outlen)
+{
+	unsigned char m[crypto_auth_hmacsha256_BYTES];
+	int n;
+
+	if (keys[0].len == 0)
+		return 0;
+	n = snprintf(out, outlen, "v1.%c.%s.%lld.%lld.%lld.%lld.", t->kind, t->user,
+		     (long long)t->concert, (long long)t->number, (long long)t->iat,
+		     (long long)t->exp);
+	if (n < 0 || (size_t)n + MAC_B64 > outlen)
+		return 0;
+	mac(&keys[0], out, (size_t)n - 1, m);
+	sodium_bin2base64(out + n, outlen - (size_t)n, m, sizeof(m),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return strlen(out);
+}
+
+/* Split s at dots into at most max fields (modifies s). Returns the count. */
+static int
+split(char *s, char **f, int max)
+{
+	int n = 0;
+
+	f[n++] = s;
+	for (; *s != '\0'; s++)
+		if (*s == '.') {
+			if (n == max)
+				return max + 1;
+			*s = '\0';
+			f[n++] = s + 1;
+		}
+	return n;
+}
+
+enum token_err
+token_verify(const char *header, time_t now, struct token *t)
+{
+	unsigned char want[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
+	char buf[TOKEN_MAX], *f[9];
+	const char *tok = header;
+	size_t len, maclen, signed_len;
+	int i, ok = 0;
+
+	if (keys[0].len == 0)
+		return TOKEN_NO_KEY;
+	if (tok == NULL || *tok == '\0')
+		return TOKEN_MISSING;
+	if (strncasecmp(tok, "Bearer ", 7) == 0)
+		tok += 7;
+	while (*tok == ' ')
+		tok++;
+	len = strlen(tok);
+	if (len == 0)
+		return TOKEN_MISSING;
+	if (len >= sizeof(buf))
+		return TOKEN_MALFORMED;
+
+	/* The signed part ends at the last dot. */
+	memcpy(buf, tok, len + 1);
+	{
+		char *dot = strrchr(buf, '.');
+
+		if (dot == NULL)
+			return TOKEN_MALFORMED;
+		signed_len = (size_t)(dot - buf);
+		if (sodium_base642bin(got, sizeof(got), dot + 1, strlen(dot + 1), NULL,
+				      &maclen, NULL,
+				      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+		    maclen != sizeof(got))
+			return TOKEN_MALFORMED;
+	}
+	for (i = 0; i < 2; i++) {
+		if (keys[i].len == 0)
+			continue;
+		mac(&keys[i], tok, signed_len, want);
+		ok |= sodium_memcmp(want, got, sizeof(want)) == 0;
+	}
+	if (!ok)
+		return TOKEN_BAD_SIGNATURE;
+
+	/* Genuine: now the claims, still parsed strictly. */
+	buf[signed_len] = '\0';
+	memset(t, 0, sizeof(*t));
+	if (split(buf, f, 7) != 7 || strcmp(f[0], "v1") != 0 || strlen(f[1]) != 1 ||
+	    strchr("wau", f[1][0]) == NULL || !valid_uuid(f[2], t->user) ||
+	    !valid_decimal(f[3], 0, INT64_MAX / 2, &t->concert) ||
+	    !valid_decimal(f[4], 0, INT64_MAX / 2, &t->number) ||
+	    !valid_decimal(f[5], 0, INT64_MAX / 2, &t->iat) ||
+	    !valid_decimal(f[6], 0, INT64_MAX / 2, &t->exp))
+		return TOKEN_MALFORMED;
+	t->kind = f[1][0];
+	if ((int64_t)now >= t->exp)
+		return TOKEN_EXPIRED;
+	return TOKEN_OK;
+}
+
+const char *
+token_message(enum token_err err)
+{
+	switch (err) {
+	case TOKEN_OK:
+		return "token is valid";
+	case TOKEN_MISSING:
+		return "an Authorization: Bearer token is required";
+	case TOKEN_MALFORMED:
+		return "the token is malformed";
+	case TOKEN_BAD_SIGNATURE:
+		return "the token signature is not valid";
+	case TOKEN_EXPIRED:
+		return "the token has expired";
+	case TOKEN_NO_KEY:
+		return "tokens cannot be checked: no signing key is loaded";
+	}
+	return "the token is not valid";
+}

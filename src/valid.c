@@ -1,0 +1,192 @@
+/* valid.c: typed, bounded validators for every request field (after kcgi's kvalid). */
+#include "valid.h"
+
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+
+enum vtype { V_INT, V_UUID, V_TOKEN_STR };
+
+struct field_spec {
+	const char *name;
+	enum vtype type;
+	int64_t min, max;	/* V_INT bounds; V_TOKEN_STR length bounds */
+	size_t off;		/* where the value goes in struct fields */
+};
+
+#define FOFF(f) offsetof(struct fields, f)
+#define I32 2147483647LL
+
+/*
+ * Bounds are the domain's, not the machine's: ids fit the database's bigint
+ * and integer columns, and amounts stay far below 2^63 so sums cannot wrap.
+ * The charge limit from the configuration is checked on top by the domain.
+ */
+static const struct field_spec specs[F__MAX] = {
+	[F_CONCERT_ID] = { "concertId", V_INT, 1, I32, FOFF(concert_id) },
+	[F_SCHEDULE_ID] = { "scheduleId", V_INT, 1, I32, FOFF(schedule_id) },
+	[F_SEAT_NUMBER] = { "seatNumber", V_INT, 1, 100000, FOFF(seat_number) },
+	[F_USER_ID] = { "userId", V_UUID, 0, 0, FOFF(user_id) },
+	[F_RESERVATION_ID] = { "reservationId", V_UUID, 0, 0, FOFF(reservation_id) },
+	[F_AMOUNT] = { "amount", V_INT, 1, 1000000000000LL, FOFF(amount) },
+	[F_IDEM_KEY] = { "Idempotency-Key", V_TOKEN_STR, 1, IDEM_KEY_MAX, FOFF(idem_key) },
+};
+
+int
+valid_lookup(const char *name)
+{
+	int i;
+
+	for (i = 0; i < F__MAX; i++)
+		if (strcmp(specs[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+valid_name(enum field id)
+{
+	return specs[id].name;
+}
+
+void
+valid_bounds(enum field id, int64_t *min, int64_t *max)
+{
+	*min = specs[id].min;
+	*max = specs[id].max;
+}
+
+/*
+ * Accept only the canonical 8-4-4-4-12 hexadecimal form and store it in
+ * lower case, so that one user has exactly one spelling everywhere.
+ * Returns 1 if valid.
+ */
+int
+valid_uuid(const char *s, char out[UUID_STR])
+{
+	char tmp[UUID_STR];
+	size_t i;
+
+	if (strlen(s) != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+			tmp[i] = '-';
+		} else if (isxdigit((unsigned char)s[i])) {
+			tmp[i] = (char)tolower((unsigned char)s[i]);
+		} else
+			return 0;
+	}
+	tmp[36] = '\0';
+	memcpy(out, tmp, UUID_STR);
+	return 1;
+}
+
+/*
+ * A plain decimal: digits only (no sign, space or leading zero), at most
+ * 18 digits so it cannot overflow, within [min, max]. Returns 1 if valid.
+ */
+int
+valid_decimal(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 18 || (s[0] == '0' && n > 1))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < min || v > max)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+/* Printable ASCII without spaces: what a header token may be. */
+static bool
+token_chars(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return false;
+	return true;
+}
+
+enum valid_err
+valid_field(enum field id, struct json_object *json, const char *str,
+	    struct fields *out)
+{
+	const struct field_spec *sp = &specs[id];
+	char *dst = (char *)out + sp->off;
+	int64_t v = 0;
+	size_t len;
+
+	if (json != NULL) {
+		if (sp->type == V_INT) {
+			/* json-c saturates huge numbers; the bounds reject them. */
+			if (!json_object_is_type(json, json_type_int))
+				return VALID_TYPE;
+			v = json_object_get_int64(json);
+			if (v < sp->min || v > sp->max)
+				return VALID_RANGE;
+			*(int64_t *)dst = v;
+			out->have |= 1u << id;
+			return VALID_OK;
+		}
+		if (!json_object_is_type(json, json_type_string))
+			return VALID_TYPE;
+		/* A string with an embedded NUL is never valid. */
+		if ((size_t)json_object_get_string_len(json) !=
+		    strlen(json_object_get_string(json)))
+			return VALID_FORMAT;
+		str = json_object_get_string(json);
+	}
+	if (str == NULL)
+		return VALID_TYPE;
+
+	switch (sp->type) {
+	case V_INT:
+		if (!valid_decimal(str, sp->min, sp->max, &v))
+			return VALID_FORMAT;
+		*(int64_t *)dst = v;
+		break;
+	case V_UUID:
+		if (!valid_uuid(str, dst))
+			return VALID_FORMAT;
+		break;
+	case V_TOKEN_STR:
+		len = strlen(str);
+		if ((int64_t)len < sp->min || (int64_t)len > sp->max)
+			return VALID_LENGTH;
+		if (!token_chars(str))
+			return VALID_FORMAT;
+		memcpy(dst, str, len + 1);
+		break;
+	}
+	out->have |= 1u << id;
+	return VALID_OK;
+}
+
+const char *
+valid_message(enum valid_err err)
+{
+	switch (err) {
+	case VALID_OK:
+		return "is valid";
+	case VALID_TYPE:
+		return "has the wrong type";
+	case VALID_RANGE:
+		return "is out of range";
+	case VALID_FORMAT:
+		return "is not well formed";
+	case VALID_LENGTH:
+		return "has a bad length";
+	}
+	return "is invalid";
+}

@@ -1,0 +1,71 @@
+/* valid.h: the one table of typed, bounded validators for request fields. */
+#ifndef BOXOFFICE_VALID_H
+#define BOXOFFICE_VALID_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UUID_STR 37		/* 36 characters and the NUL */
+#define IDEM_KEY_MAX 128
+
+/* Every field a request may carry, whatever its source (body, path, header). */
+enum field {
+	F_CONCERT_ID,
+	F_SCHEDULE_ID,
+	F_SEAT_NUMBER,
+	F_USER_ID,
+	F_RESERVATION_ID,
+	F_AMOUNT,
+	F_IDEM_KEY,
+	F__MAX
+};
+
+/* Validated values: a handler reads only these, never raw strings. */
+struct fields {
+	int64_t concert_id;
+	int64_t schedule_id;
+	int64_t seat_number;
+	int64_t amount;
+	char user_id[UUID_STR];		/* lower-case canonical form */
+	char reservation_id[UUID_STR];
+	char idem_key[IDEM_KEY_MAX + 1];
+	uint32_t have;			/* bit (1 << enum field) per field set */
+};
+
+#define FIELD_HAVE(f, id) (((f)->have & (1u << (id))) != 0)
+
+/* Why a value was refused; valid_message() turns it into words. */
+enum valid_err {
+	VALID_OK = 0,
+	VALID_TYPE,		/* wrong JSON type */
+	VALID_RANGE,		/* integer outside its bounds */
+	VALID_FORMAT,		/* string not of the required form */
+	VALID_LENGTH		/* string too long or empty */
+};
+
+/* Look a field up by its wire name ("concertId"); -1 if there is none. */
+int valid_lookup(const char *name);
+
+/* The wire name of a field. */
+const char *valid_name(enum field id);
+
+/*
+ * Validate a JSON value, or a raw string (path segment or header; pass
+ * json NULL and str non-NULL), for field id and store it in *out.
+ * Returns VALID_OK or the reason; *out is untouched on failure.
+ */
+enum valid_err valid_field(enum field id, struct json_object *json,
+			   const char *str, struct fields *out);
+
+/* A sentence describing err for field id, for the client. */
+const char *valid_message(enum valid_err err);
+
+/* The bounds of an integer field, for error messages and documentation. */
+void valid_bounds(enum field id, int64_t *min, int64_t *max);
+
+/* Primitive validators, shared with token parsing and the operator CLI. */
+int valid_uuid(const char *s, char out[UUID_STR]);
+int valid_decimal(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif
