@@ -9,9 +9,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 
 static redisContext *ctx;
-struct cache_stats cache_stats;
 
 /*
  * The breaker: after breaker_failures consecutive failures it opens for
@@ -39,7 +39,7 @@ cache_breaker_open(void)
 static void
 note_failure(const char *what)
 {
-	cache_stats.errors++;
+	metrics_add(M_REDIS_ERRORS, 1);
 	if (ctx != NULL) {
 		log_msg("redis %s: %s", what, ctx->errstr);
 		redisFree(ctx);
@@ -47,7 +47,7 @@ note_failure(const char *what)
 	}
 	if (++failures >= cfg.breaker_failures) {
 		if (failures == cfg.breaker_failures)
-			cache_stats.breaker_opens++;
+			metrics_add(M_BREAKER_OPENS, 1);
 		open_until = mono_s() + cfg.breaker_open_s;
 	}
 }
@@ -67,7 +67,7 @@ conn(void)
 	ctx = redisConnectWithTimeout(cfg.redis_host, (int)cfg.redis_port, tv);
 	if (ctx == NULL || ctx->err) {
 		if (ctx == NULL)
-			cache_stats.errors++;
+			metrics_add(M_REDIS_ERRORS, 1);
 		note_failure("connect");
 		return NULL;
 	}
@@ -81,7 +81,7 @@ cache_argv(int argc, const char **argv, const size_t *lens)
 	redisReply *reply;
 
 	if (conn() == NULL) {
-		cache_stats.bypasses++;
+		metrics_add(M_CACHE_BYPASSES, 1);
 		return NULL;
 	}
 	reply = redisCommandArgv(ctx, argc, argv, lens);
@@ -100,7 +100,7 @@ cache_command(const char *fmt, ...)
 	va_list ap;
 
 	if (conn() == NULL) {
-		cache_stats.bypasses++;
+		metrics_add(M_CACHE_BYPASSES, 1);
 		return NULL;
 	}
 	va_start(ap, fmt);
@@ -181,7 +181,7 @@ cache_get(const char *key, size_t *len)
 	char *val = NULL;
 
 	if (cfg.cache != CACHE_ON) {
-		cache_stats.bypasses++;
+		metrics_add(M_CACHE_BYPASSES, 1);
 		return NULL;
 	}
 	r = cache_command("GET %s", key);
@@ -193,10 +193,10 @@ cache_get(const char *key, size_t *len)
 			memcpy(val, r->str, r->len);
 			val[r->len] = '\0';
 			*len = r->len;
-			cache_stats.hits++;
+			metrics_add(M_CACHE_HITS, 1);
 		}
 	} else
-		cache_stats.misses++;
+		metrics_add(M_CACHE_MISSES, 1);
 	freeReplyObject(r);
 	return val;
 }

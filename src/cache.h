@@ -47,9 +47,4 @@ bool cache_breaker_open(void);
 /* Drop the connection: after a reload, and at exit. */
 void cache_close(void);
 
-struct cache_stats {
-	unsigned long hits, misses, bypasses, errors, breaker_opens;
-};
-extern struct cache_stats cache_stats;
-
 #endif

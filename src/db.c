@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 
 struct stmt_def {
 	const char *name;
@@ -61,7 +62,6 @@ struct dbconn {
 
 static struct dbconn primary;
 static struct dbconn replicas[CONFIG_MAX_REPLICAS];
-struct db_stats db_stats;
 
 /* Milliseconds from a to b. */
 static long
@@ -237,7 +237,7 @@ static PGresult *
 run(struct dbconn *c, const char *dsn, enum db_stmt st, const char *const *params,
     long backoff_ms, bool ignore_backoff)
 {
-	struct timespec now = now_mono(), deadline;
+	struct timespec now = now_mono(), deadline, started;
 	PGresult *res = NULL;
 
 	if (c->conn == NULL) {
@@ -249,6 +249,7 @@ run(struct dbconn *c, const char *dsn, enum db_stmt st, const char *const *param
 		}
 	}
 	/* The server cancels at statement_timeout; this catches a dead one. */
+	started = now_mono();
 	deadline = after_ms((long)cfg.statement_timeout_ms + 500);
 	if (ensure_prepared(c, st, &deadline) != 0)
 		goto fail;
@@ -257,6 +258,8 @@ run(struct dbconn *c, const char *dsn, enum db_stmt st, const char *const *param
 		goto fail;
 	if ((res = collect(c->conn, &deadline)) == NULL)
 		goto fail;
+	now = now_mono();
+	metrics_db(c != &primary, (double)ms_between(&started, &now));
 	return res;
 fail:
 	log_msg("database %s: %s", stmts[st].name,
@@ -274,7 +277,7 @@ db_exec(enum db_stmt st, const char *const *params)
 	PGresult *res = run(&primary, cfg.primary_dsn, st, params, PRIMARY_BACKOFF_MS, false);
 
 	if (res == NULL || db_unavailable(res))
-		db_stats.errors[DB_PRIMARY]++;
+		metrics_add(M_DB_ERRORS_PRIMARY, 1);
 	return res;
 }
 
@@ -325,10 +328,10 @@ db_read(enum db_stmt st, const char *const *params, enum db_target *from)
 			}
 			if (res != NULL)
 				PQclear(res);
-			db_stats.errors[DB_REPLICA]++;
+			metrics_add(M_DB_ERRORS_REPLICA, 1);
 		}
 		if (cfg.replica_count > 0)
-			db_stats.replica_fallbacks++;
+			metrics_add(M_REPLICA_FALLBACKS, 1);
 	}
 	*from = DB_PRIMARY;
 	return db_exec(st, params);

@@ -55,11 +55,4 @@ bool db_health(enum db_target t);
 /* Close every connection: after a reload that changed DSNs, and at exit. */
 void db_close_all(void);
 
-/* Count of replica fall-backs and errors since start, for metrics. */
-struct db_stats {
-	unsigned long replica_fallbacks;
-	unsigned long errors[2];
-};
-extern struct db_stats db_stats;
-
 #endif

@@ -9,6 +9,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "token.h"
 #include "util.h"
@@ -62,7 +63,11 @@ answer(struct req *r, PGresult *res, int ok_status)
 	body = PQgetvalue(res, 0, 1);
 	if (strcmp(code, "OK") == 0 || strcmp(code, "REPLAY") == 0) {
 		http_reply_raw(r, ok_status, body, (size_t)PQgetlength(res, 0, 1));
-		return strcmp(code, "OK") == 0;
+		if (strcmp(code, "REPLAY") == 0) {
+			metrics_add(M_IDEM_REPLAYS, 1);
+			return 0;
+		}
+		return 1;
 	}
 	for (i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
 		if (strcmp(code, outcomes[i].code) == 0) {
@@ -72,6 +77,19 @@ answer(struct req *r, PGresult *res, int ok_status)
 	log_msg("booking: unknown outcome %s", code);
 	http_error(r, 500, "INTERNAL", "the request failed");
 	return 0;
+}
+
+/* An integer member of a JSON answer body, 0 if absent. */
+static int64_t
+body_int(const char *body, const char *name)
+{
+	struct json_object *o = body != NULL ? json_tokener_parse(body) : NULL, *v;
+	int64_t n = 0;
+
+	if (o != NULL && json_object_object_get_ex(o, name, &v))
+		n = json_object_get_int64(v);
+	json_object_put(o);
+	return n;
 }
 
 /*
@@ -179,7 +197,8 @@ h_hold(struct req *r)
 	util_i64(ttl, sizeof(ttl), cfg.hold_ttl);
 	util_i64(max, sizeof(max), cfg.max_holds_per_user);
 	res = db_exec(ST_HOLD, params);
-	answer(r, res, 201);
+	if (answer(r, res, 201))
+		metrics_add(M_HOLDS, 1);
 	if (res != NULL)
 		PQclear(res);
 	return 0;
@@ -198,7 +217,8 @@ reservation_op(struct req *r, enum db_stmt st)
 		return queue_token_fail(r, e);
 	params[1] = t.user;
 	res = db_exec(st, params);
-	answer(r, res, 200);
+	if (answer(r, res, 200) && st == ST_RELEASE)
+		metrics_add(M_RELEASES, 1);
 	if (res != NULL)
 		PQclear(res);
 	return 0;
@@ -243,8 +263,11 @@ h_pay(struct req *r)
 	params[0] = t.user;
 	util_i64(concert, sizeof(concert), t.concert);
 	res = db_exec(ST_PAY, params);
-	if (answer(r, res, 201))
+	if (answer(r, res, 201)) {
 		queue_revoke(t.concert, t.user);
+		metrics_add(M_PAYMENTS, 1);
+		metrics_add(M_PAYMENT_AMOUNT, (uint64_t)body_int(r->raw_out, "amount"));
+	}
 out:
 	if (res != NULL)
 		PQclear(res);
@@ -299,7 +322,10 @@ h_charge(struct req *r)
 				  (long long)cfg.max_charge);
 	util_i64(amount, sizeof(amount), r->f.amount);
 	res = db_exec(ST_CHARGE, params);
-	answer(r, res, 200);
+	if (answer(r, res, 200)) {
+		metrics_add(M_CHARGES, 1);
+		metrics_add(M_CHARGE_AMOUNT, (uint64_t)r->f.amount);
+	}
 	if (res != NULL)
 		PQclear(res);
 	return 0;

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "metrics.h"
 #include "queue.h"
 #include "token.h"
 #include "util.h"
@@ -90,6 +91,8 @@ h_queue_join(struct req *r)
 		queue_down(r);
 		goto out;
 	}
+	if (fresh)
+		metrics_add(M_QUEUE_JOINS, 1);
 	o = json_object_new_object();
 	if (place_json(r, r->f.user_id, r->f.concert_id, &p, o) != 0)
 		goto out;

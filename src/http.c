@@ -205,7 +205,9 @@ void
 http_req_end(struct req *r)
 {
 	const char *body;
+	char head[256];
 	size_t len;
+	int n;
 
 	if (r->status == 0)
 		http_error(r, 500, "INTERNAL", "no answer was produced");
@@ -215,16 +217,20 @@ http_req_end(struct req *r)
 		body = json_object_to_json_string_ext(r->out, JSON_C_TO_STRING_PLAIN);
 	len = strlen(body);
 
-	FCGX_FPrintF(r->fcgx->out,
+	/* libfcgi's own printf lacks %zu: format the head with snprintf. */
+	n = snprintf(head, sizeof(head),
 		     "Status: %d %s\r\n"
-		     "Content-Type: application/json\r\n"
+		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: %s\r\n",
-		     r->status, http_reason(r->status), len,
+		     r->status, http_reason(r->status),
+		     r->content_type_out != NULL ? r->content_type_out : "application/json", len,
 		     r->cache_control != NULL ? r->cache_control : "no-store");
 	if (r->retry_after > 0)
-		FCGX_FPrintF(r->fcgx->out, "Retry-After: %d\r\n", r->retry_after);
-	FCGX_PutS("\r\n", r->fcgx->out);
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Retry-After: %d\r\n",
+			      r->retry_after);
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	FCGX_PutStr(head, n, r->fcgx->out);
 	FCGX_PutStr(body, (int)len, r->fcgx->out);
 
 	log_access(r->method, r->path, r->status, http_elapsed_ms(r));

@@ -39,6 +39,7 @@ struct req {
 	char *raw_out;			/* owned; preformatted JSON answer */
 	int retry_after;		/* seconds, 0 for none */
 	const char *cache_control;	/* static string or NULL */
+	const char *content_type_out;	/* static string; NULL for JSON */
 	struct timespec start;
 };
 

@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "token.h"
 
 static volatile sig_atomic_t want_reload;
@@ -129,6 +130,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	metrics_attach(path);
+	metrics_add(M_WORKER_STARTS, 1);
+
 	while (!want_stop) {
 		idle = 1;
 		if (want_stop)
@@ -147,6 +151,7 @@ main(int argc, char **argv)
 		}
 		http_req_begin(&r, &fcgx);
 		dispatch(&r);
+		metrics_request(r.route, r.method, r.status, http_elapsed_ms(&r));
 		http_req_end(&r);
 		FCGX_Finish_r(&fcgx);
 	}

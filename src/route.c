@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "metrics.h"
 
 #define B(f) (1u << (f))
 
@@ -24,6 +25,7 @@ static const struct route routes[] = {
 	{ "GET", "/api/users/{userId}/balance", h_balance, 0, 0, 0 },
 	{ "POST", "/api/users/{userId}/balance/charge", h_charge,
 	  B(F_AMOUNT), 0, R_IDEMPOTENT_KEY },
+	{ "GET", "/metrics", h_metrics, 0, 0, 0 },
 };
 
 #define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))

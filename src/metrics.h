@@ -1,0 +1,52 @@
+/* metrics.h: Prometheus counters shared by all workers through shared memory. */
+#ifndef BOXOFFICE_METRICS_H
+#define BOXOFFICE_METRICS_H
+
+#include <stdint.h>
+
+struct route;
+struct req;
+
+/* Plain counters, each exported as boxoffice_<name>_total. */
+enum metric {
+	M_WORKER_STARTS,
+	M_DB_ERRORS_PRIMARY,
+	M_DB_ERRORS_REPLICA,
+	M_REPLICA_FALLBACKS,
+	M_CACHE_HITS,
+	M_CACHE_MISSES,
+	M_CACHE_BYPASSES,
+	M_REDIS_ERRORS,
+	M_BREAKER_OPENS,
+	M_QUEUE_JOINS,
+	M_HOLDS,
+	M_RELEASES,
+	M_PAYMENTS,
+	M_PAYMENT_AMOUNT,
+	M_CHARGES,
+	M_CHARGE_AMOUNT,
+	M_IDEM_REPLAYS,
+	M__MAX
+};
+
+/*
+ * Attach to the shared counters named after the configuration file, so
+ * every worker of one service (and no other service) adds to the same
+ * totals. Falls back to private memory, with a log line, if shared memory
+ * cannot be had. Call once at start.
+ */
+void metrics_attach(const char *config_path);
+
+/* Add n to a counter: one relaxed atomic add, no system call. */
+void metrics_add(enum metric m, uint64_t n);
+
+/* Count a finished request by route, method and status, with its latency. */
+void metrics_request(const struct route *rt, const char *method, int status, double ms);
+
+/* Count one database round trip (target 0 primary, 1 replica) and its latency. */
+void metrics_db(int target, double ms);
+
+/* GET /metrics: the Prometheus text exposition of all workers' totals. */
+int h_metrics(struct req *r);
+
+#endif
