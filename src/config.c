@@ -44,6 +44,7 @@ static const struct config_entry entries[] = {
 	{ "http", "max_body", C_INT, OFF(max_body), 64, 1048576, "8192", { NULL } },
 	{ "http", "access_log", C_STR, OFF(access_log), 0, 0, "-", { NULL } },
 	{ "http", "maintenance", C_INT, OFF(maintenance), 0, 1, "0", { NULL } },
+	{ "http", "micro_cache_ms", C_INT, OFF(micro_cache_ms), 0, 1000, "500", { NULL } },
 	{ "token", "key_file", C_STR, OFF(key_file), 0, 0, "/etc/boxoffice/token.key", { NULL } },
 	{ "token", "key_file_old", C_STR, OFF(key_file_old), 0, 0, "", { NULL } },
 	{ "queue", "max_active", C_INT, OFF(max_active), 1, 1000000, "200", { NULL } },

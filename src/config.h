@@ -33,6 +33,7 @@ struct config {
 	int64_t max_body;
 	char access_log[CONFIG_STR_MAX];
 	int64_t maintenance;
+	int64_t micro_cache_ms;
 	/* [token] */
 	char key_file[CONFIG_STR_MAX];
 	char key_file_old[CONFIG_STR_MAX];

@@ -32,9 +32,9 @@ static const struct stmt_def stmts[ST__MAX] = {
 		" END::float8", 0 },
 	[ST_CONCERTS] = { "concerts", "SELECT boxoffice_concerts_json()", 0 },
 	[ST_SCHEDULES] = { "schedules", "SELECT boxoffice_schedules_json($1::bigint)", 1 },
-	[ST_JOIN_CHECK] = { "join_check",
-		"SELECT (SELECT on_sale FROM concerts WHERE id = $1::bigint),"
-		" EXISTS (SELECT 1 FROM users WHERE id = $2::uuid)", 2 },
+	[ST_CONCERT_ON_SALE] = { "concert_on_sale",
+		"SELECT on_sale FROM concerts WHERE id = $1::bigint", 1 },
+	[ST_USER_EXISTS] = { "user_exists", "SELECT 1 FROM users WHERE id = $1::uuid", 1 },
 	[ST_IDEM_LOOKUP] = { "idem_lookup",
 		"SELECT * FROM boxoffice_idem_lookup($1::uuid, $2::text, $3::text, $4::text)", 4 },
 	[ST_SWEEP] = { "sweep", "SELECT boxoffice_sweep()", 0 },

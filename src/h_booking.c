@@ -8,6 +8,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "lcache.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -102,13 +103,19 @@ cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *
 {
 	enum db_target from;
 	PGresult *res = NULL;
+	const char *local;
 	char *hit = NULL;
 	size_t len = 0;
 	int rc = -1;
 
 	r->cache_control = "public, max-age=1";
+	if ((local = lcache_get(key, &len)) != NULL) {
+		http_reply_raw(r, 200, local, len);
+		return 0;
+	}
 	if ((hit = cache_get(key, &len)) != NULL) {
 		http_reply_raw(r, 200, hit, len);
+		lcache_put(key, hit, len, (long)cfg.micro_cache_ms);
 		rc = 0;
 		goto out;
 	}
@@ -124,6 +131,7 @@ cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *
 	len = (size_t)PQgetlength(res, 0, 0);
 	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), len);
 	cache_set(key, PQgetvalue(res, 0, 0), len, (long)cfg.cache_ttl_ms);
+	lcache_put(key, PQgetvalue(res, 0, 0), len, (long)cfg.micro_cache_ms);
 	rc = 0;
 out:
 	free(hit);

@@ -1,12 +1,14 @@
 /* h_queue.c: joining the waiting queue and polling one's place. */
 #include "handlers.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "lcache.h"
 #include "metrics.h"
 #include "queue.h"
 #include "token.h"
@@ -58,51 +60,85 @@ queue_down(struct req *r)
 			  "the waiting queue is unavailable; please retry shortly");
 }
 
+/*
+ * A concert's sale state: 't' on sale, 'f' not, 'n' no such concert, or
+ * 0 when the database cannot say. Kept in the worker's micro-cache.
+ */
+static char
+concert_state(int64_t concert)
+{
+	char id[24], key[32], st = 0;
+	const char *params[1] = { id }, *hit;
+	enum db_target from;
+	PGresult *res;
+	size_t len;
+
+	util_i64(id, sizeof(id), concert);
+	snprintf(key, sizeof(key), "sale:%s", id);
+	if ((hit = lcache_get(key, &len)) != NULL)
+		return hit[0];
+	res = db_read(ST_CONCERT_ON_SALE, params, &from);
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+		st = PQntuples(res) == 0 ? 'n' : PQgetvalue(res, 0, 0)[0];
+		lcache_put(key, &st, 1, (long)cfg.micro_cache_ms);
+	}
+	if (res != NULL)
+		PQclear(res);
+	return st;
+}
+
+/* Does the user exist? 1 yes, 0 no, -1 the database cannot say. */
+static int
+user_exists(const char *user)
+{
+	const char *params[1] = { user };
+	enum db_target from;
+	PGresult *res = db_read(ST_USER_EXISTS, params, &from);
+	int rc = -1;
+
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+		rc = PQntuples(res) == 1;
+	if (res != NULL)
+		PQclear(res);
+	return rc;
+}
+
 int
 h_queue_join(struct req *r)
 {
-	char concert[24];
-	const char *params[2] = { concert, r->f.user_id };
 	struct queue_place p;
 	struct json_object *o = NULL;
-	enum db_target from;
-	PGresult *res = NULL;
-	int fresh, rc = -1;
+	int fresh, known;
 
-	util_i64(concert, sizeof(concert), r->f.concert_id);
-	res = db_read(ST_JOIN_CHECK, params, &from);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
-		goto out;
+	switch (concert_state(r->f.concert_id)) {
+	case 't':
+		break;
+	case 'f':
+		return http_error(r, 409, "NOT_ON_SALE", "this concert is not on sale");
+	case 'n':
+		return http_error(r, 404, "CONCERT_NOT_FOUND", "no such concert");
+	default:
+		return http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
 	}
-	if (PQgetisnull(res, 0, 0)) {
-		http_error(r, 404, "CONCERT_NOT_FOUND", "no such concert");
-		goto out;
+	fresh = queue_join(r->f.concert_id, r->f.user_id, 0, &p);
+	if (fresh == -2) {
+		/* First sight of this user in Redis: confirm them once. */
+		if ((known = user_exists(r->f.user_id)) < 0)
+			return http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		if (known == 0)
+			return http_error(r, 404, "USER_NOT_FOUND", "no such user");
+		fresh = queue_join(r->f.concert_id, r->f.user_id, 1, &p);
 	}
-	if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
-		http_error(r, 404, "USER_NOT_FOUND", "no such user");
-		goto out;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		http_error(r, 409, "NOT_ON_SALE", "this concert is not on sale");
-		goto out;
-	}
-	if ((fresh = queue_join(r->f.concert_id, r->f.user_id, &p)) < 0) {
-		queue_down(r);
-		goto out;
-	}
+	if (fresh < 0)
+		return queue_down(r);
 	if (fresh)
 		metrics_add(M_QUEUE_JOINS, 1);
 	o = json_object_new_object();
 	if (place_json(r, r->f.user_id, r->f.concert_id, &p, o) != 0)
-		goto out;
+		return -1;
 	/* The same place again is not a new resource. */
 	http_reply(r, fresh ? 201 : 200, o);
-	rc = 0;
-out:
-	if (res != NULL)
-		PQclear(res);
-	return rc;
+	return 0;
 }
 
 int

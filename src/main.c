@@ -13,6 +13,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "http.h"
+#include "lcache.h"
 #include "log.h"
 #include "metrics.h"
 #include "token.h"
@@ -79,6 +80,7 @@ load(const char *path, int first)
 	/* DSNs or Redis address may have changed: reconnect lazily. */
 	db_close_all();
 	cache_close();
+	lcache_clear();
 	if (!first)
 		log_msg("configuration reloaded from %s", path);
 	return 0;

@@ -15,7 +15,8 @@
 /* Keys of one concert's queue share the hash tag {c}: one cluster slot. */
 const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 				    "admits", "stats", NULL };
-#define NKEYS 7
+#define NKEYS 9
+#define KNOWN_USERS "users:known"
 
 /*
  * Shared prologue: clock, expiry of ACTIVE turns, abandonment of waiters
@@ -23,8 +24,11 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
  * and admit_per_second. Every join and poll runs it, so the queue moves
  * without a scheduler and no number of pollers can admit past capacity:
  * scripts run one at a time.
- * KEYS: seq num wait seen active admits stats.
- * ARGV: max_active admit_per_second active_ttl_ms abandon_ms user [number].
+ * Admission work is done at most every ADMIT_TICK_MS per concert (a poll
+ * in between only reads), so a crowd of pollers costs Redis little.
+ * KEYS: seq num wait seen active admits stats tick known-users.
+ * ARGV: max_active admit_per_second active_ttl_ms abandon_ms user number
+ *       verified.
  */
 #define LUA_PROLOGUE \
 "local num, wait, seen, active, admits, stats =\n" \
@@ -33,7 +37,9 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "local ttl_ms, abandon_ms, user = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n" \
 "local t = redis.call('TIME')\n" \
 "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-"local function admit()\n" \
+"local function admit(force)\n" \
+"  if not force and now - tonumber(redis.call('GET', KEYS[8]) or '0') < 50 then return end\n" \
+"  redis.call('SET', KEYS[8], now, 'PX', 60000)\n" \
 "  local n = redis.call('ZREMRANGEBYSCORE', active, '-inf', now)\n" \
 "  if n > 0 then redis.call('HINCRBY', stats, 'expired', n) end\n" \
 "  local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - abandon_ms, 'LIMIT', 0, 500)\n" \
@@ -67,9 +73,16 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "  end\n" \
 "  return {n, 'EXPIRED', 0, 0, now, cnt, span}\n" \
 "end\n" \
-"admit()\n"
+"admit(false)\n"
 
+/*
+ * Join: a user Redis has not seen before is first confirmed in the
+ * database by the caller (reply {'UNKNOWN'}), then joined with verified=1,
+ * which remembers them in the known-users set.
+ */
 static struct cache_script join_script = { "join", LUA_PROLOGUE
+"if ARGV[7] == '1' then redis.call('SADD', KEYS[9], user)\n"
+"elseif redis.call('SISMEMBER', KEYS[9], user) == 0 then return {'UNKNOWN'} end\n"
 "local n = redis.call('HGET', num, user)\n"
 "local fresh = 0\n"
 "if n and not redis.call('ZSCORE', active, user) and not redis.call('ZSCORE', wait, user) then\n"
@@ -82,7 +95,7 @@ static struct cache_script join_script = { "join", LUA_PROLOGUE
 "  redis.call('ZADD', seen, now, user)\n"
 "  redis.call('HINCRBY', stats, 'joined', 1)\n"
 "  fresh = 1\n"
-"  admit()\n"
+"  admit(true)\n"
 "end\n"
 "local p = place(tonumber(n))\n"
 "p[8] = fresh\n"
@@ -104,18 +117,21 @@ queue_key(char *buf, size_t len, int64_t concert, const char *what)
 /* Run script for (concert, user[, number]) and decode the place. */
 static int
 run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
-    struct queue_place *p, int *fresh)
+    int verified, struct queue_place *p, int *fresh)
 {
 	char keys[NKEYS][48], args[6][24];
-	const char *argv[NKEYS + 6];
+	const char *argv[NKEYS + 7];
 	redisReply *rep = NULL, **e;
 	int i, argc = 0, rc = -1;
 	double rate;
 
-	for (i = 0; i < NKEYS; i++) {
+	for (i = 0; i < NKEYS - 2; i++) {
 		queue_key(keys[i], sizeof(keys[i]), concert, queue_parts[i]);
 		argv[argc++] = keys[i];
 	}
+	queue_key(keys[i], sizeof(keys[i]), concert, "tick");
+	argv[argc++] = keys[i];
+	argv[argc++] = KNOWN_USERS;
 	snprintf(args[0], sizeof(args[0]), "%lld", (long long)cfg.max_active);
 	snprintf(args[1], sizeof(args[1]), "%lld", (long long)cfg.admit_per_second);
 	snprintf(args[2], sizeof(args[2]), "%lld", (long long)cfg.active_ttl * 1000);
@@ -125,10 +141,15 @@ run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
 		argv[argc++] = args[i];
 	argv[argc++] = user;
 	argv[argc++] = args[4];
+	argv[argc++] = verified ? "1" : "0";
 
 	rep = cache_eval(s, NKEYS, argc, argv, NULL);
 	if (rep == NULL)
 		goto out;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+		rc = -2;	/* {'UNKNOWN'}: the caller checks the database */
+		goto out;
+	}
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 7) {
 		log_msg("queue script %s: unexpected reply%s%s", s->name,
 			rep->type == REDIS_REPLY_ERROR ? ": " : "",
@@ -163,19 +184,19 @@ out:
 }
 
 int
-queue_join(int64_t concert, const char *user, struct queue_place *p)
+queue_join(int64_t concert, const char *user, int verified, struct queue_place *p)
 {
-	int fresh = 0;
+	int fresh = 0, rc;
 
-	if (run(&join_script, concert, user, 0, p, &fresh) != 0)
-		return -1;
+	if ((rc = run(&join_script, concert, user, 0, verified, p, &fresh)) != 0)
+		return rc;
 	return fresh;
 }
 
 int
 queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p)
 {
-	return run(&poll_script, concert, user, number, p, NULL);
+	return run(&poll_script, concert, user, number, 1, p, NULL);
 }
 
 int

@@ -24,9 +24,10 @@ struct queue_place {
 /*
  * Join concert's queue (or find the user's live place). Admission runs in
  * the same script. Returns 1 for a new place, 0 for the existing one, -1
- * when Redis is unusable.
+ * when Redis is unusable, -2 when Redis does not know the user yet: the
+ * caller checks the user in the database and calls again with verified.
  */
-int queue_join(int64_t concert, const char *user, struct queue_place *p);
+int queue_join(int64_t concert, const char *user, int verified, struct queue_place *p);
 
 /* The place of token number for user; also counts as a poll. 0 or -1. */
 int queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p);
