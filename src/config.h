@@ -34,6 +34,7 @@ struct config {
 	char access_log[CONFIG_STR_MAX];
 	int64_t maintenance;
 	int64_t micro_cache_ms;
+	int64_t workers;
 	/* [token] */
 	char key_file[CONFIG_STR_MAX];
 	char key_file_old[CONFIG_STR_MAX];

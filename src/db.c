@@ -250,7 +250,7 @@ run(struct dbconn *c, const char *dsn, enum db_stmt st, const char *const *param
 	}
 	/* The server cancels at statement_timeout; this catches a dead one. */
 	started = now_mono();
-	deadline = after_ms((long)cfg.statement_timeout_ms + 500);
+	deadline = after_ms((long)cfg.statement_timeout_ms + 250);
 	if (ensure_prepared(c, st, &deadline) != 0)
 		goto fail;
 	if (!PQsendQueryPrepared(c->conn, stmts[st].name, stmts[st].nparams, params,

@@ -16,6 +16,7 @@
 #include "lcache.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "token.h"
 
 static volatile sig_atomic_t want_reload;
@@ -134,8 +135,21 @@ main(int argc, char **argv)
 
 	metrics_attach(path);
 	metrics_add(M_WORKER_STARTS, 1);
+	pool_join(path);
 
 	while (!want_stop) {
+		if (!pool_active()) {
+			/* Outside the pool: wait, looking at the settings again. */
+			idle = 1;
+			if (!want_stop)
+				sleep(1);
+			idle = 0;
+			if (want_reload) {
+				want_reload = 0;
+				(void)load(path, 0);
+			}
+			continue;
+		}
 		idle = 1;
 		if (want_stop)
 			break;

@@ -1,16 +1,10 @@
 /* metrics.c: shared-memory Prometheus counters and the /metrics exposition. */
 #include "metrics.h"
 
-#include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "config.h"
@@ -18,6 +12,7 @@
 #include "log.h"
 #include "queue.h"
 #include "route.h"
+#include "util.h"
 
 #define MAX_ROUTES 24		/* table routes, plus one for "no route" */
 #define NSTATUS 20
@@ -87,49 +82,18 @@ get(const uint64_t *p)
 void
 metrics_attach(const char *config_path)
 {
-	char real[PATH_MAX], name[64];
-	uint32_t h = 2166136261u;
-	struct stat st;
-	const char *p;
-	void *mem;
-	int fd = -1;
-
-	/* One segment per configuration file: FNV-1a of its real path. */
-	if (realpath(config_path, real) == NULL)
-		snprintf(real, sizeof(real), "%s", config_path);
-	for (p = real; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	snprintf(name, sizeof(name), "/boxoffice-metrics-%08x", h);
-
-	fd = shm_open(name, O_RDWR | O_CREAT, 0600);
-	if (fd < 0)
-		goto private;
-	/* The first worker sizes and stamps it; the lock keeps starters apart. */
-	flock(fd, LOCK_EX);
-	if (fstat(fd, &st) != 0 || (st.st_size != (off_t)sizeof(struct shm) &&
-				    ftruncate(fd, sizeof(struct shm)) != 0)) {
-		flock(fd, LOCK_UN);
-		goto private;
+	shm = util_shm_open("metrics", config_path, sizeof(struct shm));
+	if (shm == NULL) {
+		log_msg("metrics: no shared memory; counting for this worker only");
+		shm = calloc(1, sizeof(*shm));
+		return;
 	}
-	mem = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (mem == MAP_FAILED) {
-		flock(fd, LOCK_UN);
-		goto private;
-	}
-	shm = mem;
-	if (shm->magic != MAGIC || shm->size != sizeof(struct shm)) {
+	/* A segment of another layout (an upgrade) starts again from zero. */
+	if (__atomic_load_n(&shm->magic, __ATOMIC_ACQUIRE) != MAGIC) {
 		memset(shm, 0, sizeof(*shm));
-		shm->magic = MAGIC;
 		shm->size = sizeof(struct shm);
+		__atomic_store_n(&shm->magic, MAGIC, __ATOMIC_RELEASE);
 	}
-	flock(fd, LOCK_UN);
-	close(fd);
-	return;
-private:
-	log_msg("metrics: no shared memory (%s); counting for this worker only", name);
-	if (fd >= 0)
-		close(fd);
-	shm = calloc(1, sizeof(*shm));
 }
 
 void
