@@ -169,11 +169,33 @@ on_line(void *user, const char *section, const char *name, const char *value)
 	return 1;
 }
 
+/* Turn inih's result into ours: 0, or -1 with "where:line: why" in err. */
+static int
+finish(int rc, const char *where, struct load_state *st, char *err, size_t errlen)
+{
+	char detail[256];
+
+	if (rc == 0)
+		return 0;
+	snprintf(detail, sizeof(detail), "%s", st->failed ? err : "syntax error");
+	snprintf(err, errlen, "%s:%d: %s", where, rc, detail);
+	return -1;
+}
+
+int
+config_load_string(const char *text, struct config *c, char *err, size_t errlen)
+{
+	struct load_state st = { c, err, errlen, 0 };
+
+	config_defaults(c);
+	err[0] = '\0';
+	return finish(ini_parse_string(text, on_line, &st), "(string)", &st, err, errlen);
+}
+
 int
 config_load(const char *path, struct config *c, char *err, size_t errlen)
 {
 	struct load_state st = { c, err, errlen, 0 };
-	char detail[256];
 	int rc;
 
 	config_defaults(c);
@@ -183,10 +205,5 @@ config_load(const char *path, struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	if (rc != 0) {
-		snprintf(detail, sizeof(detail), "%s", st.failed ? err : "syntax error");
-		snprintf(err, errlen, "%s:%d: %s", path, rc, detail);
-		return -1;
-	}
-	return 0;
+	return finish(rc, path, &st, err, errlen);
 }

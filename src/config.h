@@ -62,6 +62,9 @@ void config_defaults(struct config *c);
  */
 int config_load(const char *path, struct config *c, char *err, size_t errlen);
 
+/* The same from text in memory (for tests and fuzzing); errors name line N. */
+int config_load_string(const char *text, struct config *c, char *err, size_t errlen);
+
 /*
  * Apply one "section.name = value" setting to *c (the loader calls this for
  * every line; tests call it directly). Returns 0, or -1 with err filled.

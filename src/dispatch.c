@@ -8,9 +8,8 @@
 #include "route.h"
 #include "valid.h"
 
-/* Validate the JSON body's fields for route rt into r->f. Returns 0 or -1. */
-static int
-validate_body(struct req *r, const struct route *rt)
+int
+dispatch_validate_body(struct req *r, const struct route *rt)
 {
 	uint32_t wanted = rt->body_required | rt->body_optional;
 	struct json_object *v;
@@ -66,7 +65,7 @@ dispatch(struct req *r)
 			return;
 		}
 	if (rt->body_required | rt->body_optional) {
-		if (http_read_json(r, cfg.max_body) != 0 || validate_body(r, rt) != 0)
+		if (http_read_json(r, cfg.max_body) != 0 || dispatch_validate_body(r, rt) != 0)
 			return;
 	}
 	if (rt->flags & R_IDEMPOTENT_KEY) {

@@ -4,6 +4,14 @@
 
 struct req;
 
+struct route;
+
+/*
+ * Validate the fields of the parsed body r->in that route rt takes into
+ * r->f. Returns 0, or -1 after setting the 400 answer.
+ */
+int dispatch_validate_body(struct req *r, const struct route *rt);
+
 /* Route, validate and handle r; the answer is left in r for http_req_end(). */
 void dispatch(struct req *r);
 

@@ -59,8 +59,6 @@ int
 http_read_json(struct req *r, int64_t max)
 {
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx->envp);
-	struct json_tokener *tok = NULL;
-	enum json_tokener_error jerr;
 	int64_t len = 0;
 	int got, rc = -1;
 
@@ -91,6 +89,19 @@ http_read_json(struct req *r, int64_t max)
 	}
 	r->body[got] = '\0';
 	r->body_len = (size_t)got;
+	rc = http_parse_json(r);
+out:
+	return rc;
+}
+
+int
+http_parse_json(struct req *r)
+{
+	struct json_tokener *tok = NULL;
+	enum json_tokener_error jerr;
+	size_t end;
+	int rc = -1;
+
 	if (strlen(r->body) != r->body_len) {
 		http_error(r, 400, "BAD_JSON", "request body contains a NUL byte");
 		goto out;
@@ -104,8 +115,11 @@ http_read_json(struct req *r, int64_t max)
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	r->in = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
 	jerr = json_tokener_get_error(tok);
-	if (r->in == NULL || jerr != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != r->body_len) {
+	/* White space may follow the value; anything else may not. */
+	end = json_tokener_get_parse_end(tok);
+	while (end < r->body_len && strchr(" \t\r\n", r->body[end]) != NULL)
+		end++;
+	if (r->in == NULL || jerr != json_tokener_success || end != r->body_len) {
 		http_error(r, 400, "BAD_JSON", "request body is not valid JSON: %s",
 			   r->in == NULL || jerr != json_tokener_success ?
 			   json_tokener_error_desc(jerr) : "trailing data");
@@ -234,7 +248,12 @@ http_req_end(struct req *r)
 	FCGX_PutStr(body, (int)len, r->fcgx->out);
 
 	log_access(r->method, r->path, r->status, http_elapsed_ms(r));
+	http_req_free(r);
+}
 
+void
+http_req_free(struct req *r)
+{
 	reset_answer(r);
 	json_object_put(r->in);
 	r->in = NULL;

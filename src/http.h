@@ -52,6 +52,12 @@ void http_req_begin(struct req *r, FCGX_Request *fcgx);
  */
 int http_read_json(struct req *r, int64_t max);
 
+/*
+ * Parse r->body (r->body_len bytes, NUL-terminated) as one JSON object
+ * into r->in. Returns 0, or -1 after setting the 400 answer.
+ */
+int http_parse_json(struct req *r);
+
 /* Answer status with body obj; the request takes ownership of obj. */
 void http_reply(struct req *r, int status, struct json_object *obj);
 
@@ -68,6 +74,9 @@ int http_error(struct req *r, int status, const char *code, const char *fmt, ...
 
 /* Write the answer, log the request, free everything it allocated. */
 void http_req_end(struct req *r);
+
+/* Free everything the request allocated (http_req_end() calls it). */
+void http_req_free(struct req *r);
 
 /* Milliseconds since the request began. */
 double http_elapsed_ms(const struct req *r);
