@@ -86,7 +86,7 @@ BEGIN
         code := 'USER_NOT_FOUND'; RETURN;
     END IF;
     SELECT count(*) INTO held FROM seats
-    WHERE holder = p_user AND schedule_id = p_schedule
+    WHERE holder = p_user AND schedule_id = p_schedule AND number <> p_seat
       AND status = 'HELD' AND hold_expires_at > now();
     IF held >= p_max_holds THEN
         code := 'HOLD_LIMIT'; RETURN;
@@ -96,6 +96,14 @@ BEGIN
     WHERE schedule_id = p_schedule AND number = p_seat FOR UPDATE;
     IF NOT FOUND THEN
         code := 'SEAT_NOT_FOUND'; RETURN;
+    END IF;
+    -- Holding what one already holds (a retry after a lost answer) returns
+    -- that hold instead of a conflict with oneself.
+    IF s.status = 'HELD' AND s.holder = p_user AND s.hold_expires_at > now() THEN
+        SELECT * INTO r FROM reservations WHERE id = s.reservation_id;
+        code := 'OK';
+        body := boxoffice_reservation_body(r);
+        RETURN;
     END IF;
     IF boxoffice_seat_status(s) <> 'AVAILABLE' THEN
         code := 'SEAT_TAKEN'; RETURN;
@@ -288,7 +296,8 @@ END
 $$;
 
 -- Tidy holds that have expired: bookkeeping only, readers already treat
--- them as available. Returns how many were tidied.
+-- them as available. Also forgets Idempotency-Key records after a day.
+-- Returns how many holds were tidied.
 CREATE FUNCTION boxoffice_sweep() RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -303,6 +312,7 @@ BEGIN
     UPDATE reservations SET status = 'EXPIRED', ended_at = now()
     WHERE id IN (SELECT reservation_id FROM gone) AND status = 'HELD';
     GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';
     RETURN n;
 END
 $$;

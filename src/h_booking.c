@@ -36,20 +36,24 @@ static const struct {
 	{ "INVALID_AMOUNT", 400, "amount must be a positive integer" },
 };
 
+/* What a booking call came to. */
+enum outcome { OUT_ERROR, OUT_DONE, OUT_REPLAY };
+
 /*
  * Answer from a booking function's (code, body) result: the body with
- * ok_status for OK or a replayed answer, else the mapped error. Returns 1
- * if the operation took effect now (not a replay, not an error).
+ * ok_status for OK or a replayed answer, else the mapped error.
  */
-static int
+static enum outcome
 answer(struct req *r, PGresult *res, int ok_status)
 {
 	const char *code, *body;
 	size_t i;
 
+	/* A write cut off by a deadline may still have committed: say so. */
 	if (res == NULL) {
-		http_error(r, 503, "UNAVAILABLE", "the database is unavailable; nothing changed");
-		return 0;
+		http_error(r, 503, "UNAVAILABLE", "the database did not answer in time; retry "
+			   "(with the same Idempotency-Key for payments and charges)");
+		return OUT_ERROR;
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		if (db_unavailable(res))
@@ -58,7 +62,7 @@ answer(struct req *r, PGresult *res, int ok_status)
 			log_msg("booking query failed: %s", PQresultErrorMessage(res));
 			http_error(r, 500, "INTERNAL", "the request failed; nothing changed");
 		}
-		return 0;
+		return OUT_ERROR;
 	}
 	code = PQgetvalue(res, 0, 0);
 	body = PQgetvalue(res, 0, 1);
@@ -66,18 +70,18 @@ answer(struct req *r, PGresult *res, int ok_status)
 		http_reply_raw(r, ok_status, body, (size_t)PQgetlength(res, 0, 1));
 		if (strcmp(code, "REPLAY") == 0) {
 			metrics_add(M_IDEM_REPLAYS, 1);
-			return 0;
+			return OUT_REPLAY;
 		}
-		return 1;
+		return OUT_DONE;
 	}
 	for (i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
 		if (strcmp(code, outcomes[i].code) == 0) {
 			http_error(r, outcomes[i].status, code, "%s", outcomes[i].message);
-			return 0;
+			return OUT_ERROR;
 		}
 	log_msg("booking: unknown outcome %s", code);
 	http_error(r, 500, "INTERNAL", "the request failed");
-	return 0;
+	return OUT_ERROR;
 }
 
 /* An integer member of a JSON answer body, 0 if absent. */
@@ -92,6 +96,9 @@ body_int(const char *body, const char *name)
 	json_object_put(o);
 	return n;
 }
+
+/* Public reads may be kept by browsers and proxies as long as our caches. */
+#define PUBLIC_READ "public, max-age=1"
 
 /*
  * A public read (concert list, schedules): Redis cache, else a replica,
@@ -108,13 +115,14 @@ cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *
 	size_t len = 0;
 	int rc = -1;
 
-	r->cache_control = "public, max-age=1";
 	if ((local = lcache_get(key, &len)) != NULL) {
 		http_reply_raw(r, 200, local, len);
+		r->cache_control = PUBLIC_READ;
 		return 0;
 	}
 	if ((hit = cache_get(key, &len)) != NULL) {
 		http_reply_raw(r, 200, hit, len);
+		r->cache_control = PUBLIC_READ;
 		lcache_put(key, hit, len, (long)cfg.micro_cache_ms);
 		rc = 0;
 		goto out;
@@ -130,6 +138,7 @@ cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *
 	}
 	len = (size_t)PQgetlength(res, 0, 0);
 	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), len);
+	r->cache_control = PUBLIC_READ;
 	cache_set(key, PQgetvalue(res, 0, 0), len, (long)cfg.cache_ttl_ms);
 	lcache_put(key, PQgetvalue(res, 0, 0), len, (long)cfg.micro_cache_ms);
 	rc = 0;
@@ -205,7 +214,7 @@ h_hold(struct req *r)
 	util_i64(ttl, sizeof(ttl), cfg.hold_ttl);
 	util_i64(max, sizeof(max), cfg.max_holds_per_user);
 	res = db_exec(ST_HOLD, params);
-	if (answer(r, res, 201))
+	if (answer(r, res, 201) == OUT_DONE)
 		metrics_add(M_HOLDS, 1);
 	if (res != NULL)
 		PQclear(res);
@@ -225,7 +234,7 @@ reservation_op(struct req *r, enum db_stmt st)
 		return queue_token_fail(r, e);
 	params[1] = t.user;
 	res = db_exec(st, params);
-	if (answer(r, res, 200) && st == ST_RELEASE)
+	if (answer(r, res, 200) == OUT_DONE && st == ST_RELEASE)
 		metrics_add(M_RELEASES, 1);
 	if (res != NULL)
 		PQclear(res);
@@ -253,6 +262,7 @@ h_pay(struct req *r)
 	const char *lookup[4] = { NULL, "payment", key, r->f.reservation_id };
 	PGresult *res = NULL;
 	struct token t;
+	enum outcome outcome;
 	int rc;
 
 	rc = queue_require_active(r, 0, &t);
@@ -261,9 +271,10 @@ h_pay(struct req *r)
 	if (rc == -2 && key != NULL) {
 		lookup[0] = t.user;
 		res = db_exec(ST_IDEM_LOOKUP, lookup);
-		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "REPLAY") == 0)
-			answer(r, res, 201);
+		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+			answer(r, res, 201);	/* the first answer, or 422 */
 		goto out;
 	}
 	if (rc != 0)
@@ -271,11 +282,14 @@ h_pay(struct req *r)
 	params[0] = t.user;
 	util_i64(concert, sizeof(concert), t.concert);
 	res = db_exec(ST_PAY, params);
-	if (answer(r, res, 201)) {
-		queue_revoke(t.concert, t.user);
+	outcome = answer(r, res, 201);
+	if (outcome == OUT_DONE) {
 		metrics_add(M_PAYMENTS, 1);
 		metrics_add(M_PAYMENT_AMOUNT, (uint64_t)body_int(r->raw_out, "amount"));
 	}
+	/* A replay whose first answer was lost ends the turn too. */
+	if (outcome != OUT_ERROR)
+		queue_revoke(t.concert, t.user);
 out:
 	if (res != NULL)
 		PQclear(res);
@@ -330,7 +344,7 @@ h_charge(struct req *r)
 				  (long long)cfg.max_charge);
 	util_i64(amount, sizeof(amount), r->f.amount);
 	res = db_exec(ST_CHARGE, params);
-	if (answer(r, res, 200)) {
+	if (answer(r, res, 200) == OUT_DONE) {
 		metrics_add(M_CHARGES, 1);
 		metrics_add(M_CHARGE_AMOUNT, (uint64_t)r->f.amount);
 	}

@@ -136,8 +136,9 @@ h_queue_join(struct req *r)
 	o = json_object_new_object();
 	if (place_json(r, r->f.user_id, r->f.concert_id, &p, o) != 0)
 		return -1;
-	/* The same place again is not a new resource. */
-	http_reply(r, fresh ? 201 : 200, o);
+	/* The same place again answers like the first time; rejoined tells. */
+	json_object_object_add(o, "rejoined", json_object_new_boolean(!fresh));
+	http_reply(r, 201, o);
 	return 0;
 }
 

@@ -21,6 +21,8 @@ h_ping(struct req *r)
 /*
  * Each dependency up or down. 200 while the primary is up (the service can
  * take money), 503 otherwise; "degraded" when a replica or Redis is down.
+ * Each check is one round trip within the connect and statement deadlines,
+ * so health itself never hangs on a dead server.
  */
 int
 h_health(struct req *r)
@@ -28,12 +30,15 @@ h_health(struct req *r)
 	bool primary = db_health(DB_PRIMARY);
 	bool replica = cfg.replica_count > 0 && db_health(DB_REPLICA);
 	bool redis = cache_health();
+	bool none = cfg.replica_count == 0;
 	struct json_object *o = json_object_new_object();
 
+	/* With no replica configured there is nothing to be down: "none". */
 	json_object_object_add(o, "status", json_object_new_string(
-		!primary ? "down" : (replica && redis) ? "ok" : "degraded"));
+		!primary ? "down" : ((replica || none) && redis) ? "ok" : "degraded"));
 	json_object_object_add(o, "primary", json_object_new_string(primary ? "up" : "down"));
-	json_object_object_add(o, "replica", json_object_new_string(replica ? "up" : "down"));
+	json_object_object_add(o, "replica", json_object_new_string(
+		none ? "none" : replica ? "up" : "down"));
 	json_object_object_add(o, "redis", json_object_new_string(redis ? "up" : "down"));
 	json_object_object_add(o, "breaker", json_object_new_string(
 		cache_breaker_open() ? "open" : "closed"));

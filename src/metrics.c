@@ -210,26 +210,50 @@ histogram_text(struct buf *b, const char *name, const char *label, const char *v
 		(unsigned long long)get(&h->count));
 }
 
-/* Queue gauges per concert, read from Redis; nothing if it is unusable. */
+static void queue_page(struct buf *b, const redisReply *keys);
+
+/*
+ * Queue gauges per concert, read from Redis; nothing if it is unusable.
+ * Queues are found with SCAN (never KEYS, which would stall Redis), a
+ * bounded number of steps per scrape.
+ */
 static void
 queue_text(struct buf *b)
 {
-	static const char *const fields[] = { "admitted", "abandoned", "expired", "joined" };
-	redisReply *keys = NULL, *r;
-	char key[64];
-	long long concert;
-	size_t i, f;
+	redisReply *page = NULL;
+	char cursor[32] = "0";
+	int steps = 0;
 
-	keys = cache_command("KEYS q:{*}:seq");
-	if (keys == NULL || keys->type != REDIS_REPLY_ARRAY)
-		goto out;
 	bprintf(b, "# HELP boxoffice_queue_waiting Users waiting in a concert's queue\n"
 		   "# TYPE boxoffice_queue_waiting gauge\n"
 		   "# HELP boxoffice_queue_active Users admitted and active\n"
 		   "# TYPE boxoffice_queue_active gauge\n"
 		   "# HELP boxoffice_queue_events_total Queue admissions, drop-outs, expiries and joins\n"
 		   "# TYPE boxoffice_queue_events_total counter\n");
-	for (i = 0; i < keys->elements && i < 1000; i++) {
+	do {
+		page = cache_command("SCAN %s MATCH q:{*}:seq COUNT 1000", cursor);
+		if (page == NULL || page->type != REDIS_REPLY_ARRAY || page->elements != 2)
+			break;
+		snprintf(cursor, sizeof(cursor), "%s", page->element[0]->str);
+		queue_page(b, page->element[1]);
+		freeReplyObject(page);
+		page = NULL;
+	} while (strcmp(cursor, "0") != 0 && ++steps < 100);
+	if (page != NULL)
+		freeReplyObject(page);
+}
+
+/* The gauges of the queues whose seq keys are in one SCAN page. */
+static void
+queue_page(struct buf *b, const redisReply *keys)
+{
+	static const char *const fields[] = { "admitted", "abandoned", "expired", "joined" };
+	redisReply *r;
+	char key[64];
+	long long concert;
+	size_t i, f;
+
+	for (i = 0; i < keys->elements; i++) {
 		if (sscanf(keys->element[i]->str, "q:{%lld}:seq", &concert) != 1)
 			continue;
 		queue_key(key, sizeof(key), concert, "wait");
@@ -251,9 +275,6 @@ queue_text(struct buf *b)
 			freeReplyObject(r);
 		}
 	}
-out:
-	if (keys != NULL)
-		freeReplyObject(keys);
 }
 
 int
@@ -262,6 +283,7 @@ h_metrics(struct req *r)
 	const char *addr = r->remote_addr != NULL ? r->remote_addr : "";
 	const struct route *table;
 	struct buf b = { NULL, 0, 0, 0 };
+	char status[8];
 	int n, ri, mi, si, m;
 	uint64_t v;
 
@@ -285,11 +307,14 @@ h_metrics(struct req *r)
 			for (si = 0; si < NSTATUS; si++) {
 				if ((v = get(&shm->requests[ri][mi][si])) == 0)
 					continue;
+				if (si == NSTATUS - 1)
+					snprintf(status, sizeof(status), "other");
+				else
+					snprintf(status, sizeof(status), "%d", statuses[si]);
 				bprintf(&b, "boxoffice_http_requests_total{route=\"%s\",method=\"%s\","
-					    "status=\"%s%d\"} %llu\n",
+					    "status=\"%s\"} %llu\n",
 					ri < n ? table[ri].pattern : "unmatched", methods[mi],
-					si == NSTATUS - 1 ? "other" : "",
-					si == NSTATUS - 1 ? 0 : statuses[si], (unsigned long long)v);
+					status, (unsigned long long)v);
 			}
 	bprintf(&b, "# HELP boxoffice_http_request_duration_seconds Request latency by route\n"
 		    "# TYPE boxoffice_http_request_duration_seconds histogram\n");

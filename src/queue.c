@@ -12,7 +12,11 @@
 #include "log.h"
 #include "token.h"
 
-/* Keys of one concert's queue share the hash tag {c}: one cluster slot. */
+/*
+ * Keys of one concert's queue share the hash tag {c}. The scripts also
+ * touch the global known-users set, so Redis runs as one primary (with
+ * Sentinel for failover), not as a cluster.
+ */
 const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 				    "admits", "stats", NULL };
 #define NKEYS 9
@@ -38,8 +42,15 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "local t = redis.call('TIME')\n" \
 "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
 "local function admit(force)\n" \
-"  if not force and now - tonumber(redis.call('GET', KEYS[8]) or '0') < 50 then return end\n" \
-"  redis.call('SET', KEYS[8], now, 'PX', 60000)\n" \
+"  local last = tonumber(redis.call('GET', KEYS[8]) or '0')\n" \
+"  if not force and now - last < 50 then return end\n" \
+"  redis.call('SET', KEYS[8], now, 'PX', 86400000)\n" \
+"  if now - last > 5000 then\n" \
+"    -- Nobody could poll for a while (Redis or the workers were down, or\n" \
+"    -- maintenance): waiters are not to blame, restart their clocks.\n" \
+"    local all = redis.call('ZRANGE', seen, 0, -1)\n" \
+"    for _, u in ipairs(all) do redis.call('ZADD', seen, now, u) end\n" \
+"  end\n" \
 "  local n = redis.call('ZREMRANGEBYSCORE', active, '-inf', now)\n" \
 "  if n > 0 then redis.call('HINCRBY', stats, 'expired', n) end\n" \
 "  local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - abandon_ms, 'LIMIT', 0, 500)\n" \
@@ -65,7 +76,7 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "  local span = 0\n" \
 "  if #first > 0 then span = now - tonumber(first[2]) end\n" \
 "  local a = redis.call('ZSCORE', active, user)\n" \
-"  if a then return {n, 'ACTIVE', 0, tonumber(a), now, cnt, span} end\n" \
+"  if a and tonumber(a) > now then return {n, 'ACTIVE', 0, tonumber(a), now, cnt, span} end\n" \
 "  local r = redis.call('ZRANK', wait, user)\n" \
 "  if r then\n" \
 "    redis.call('ZADD', seen, now, user)\n" \
