@@ -21,7 +21,6 @@
 
 static volatile sig_atomic_t want_reload;
 static volatile sig_atomic_t want_stop;
-static volatile sig_atomic_t idle;	/* blocked in accept, no request held */
 
 static void
 on_reload(int sig)
@@ -30,14 +29,18 @@ on_reload(int sig)
 	want_reload = 1;
 }
 
-/* Finish the current request first; an idle worker can leave at once. */
+/*
+ * Finish the current request first. Installed without SA_RESTART, so a
+ * worker blocked in accept() wakes up; libfcgi's shutdown flag makes the
+ * accept give up instead of retrying. The process then leaves main()
+ * normally, closing its connections.
+ */
 static void
 on_stop(int sig)
 {
 	(void)sig;
 	want_stop = 1;
-	if (idle)
-		_exit(0);
+	FCGX_ShutdownPending();
 }
 
 static void
@@ -53,6 +56,7 @@ install_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
 	sa.sa_handler = on_stop;
+	sa.sa_flags = 0;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);	/* multiwatch's default "graceful" */
@@ -139,28 +143,23 @@ main(int argc, char **argv)
 
 	while (!want_stop) {
 		if (!pool_active()) {
-			/* Outside the pool: wait, looking at the settings again. */
-			idle = 1;
-			if (!want_stop)
-				sleep(1);
-			idle = 0;
+			/* Outside the pool: wait (a signal cuts it short), then look
+			 * at the settings again. */
+			sleep(1);
 			if (want_reload) {
 				want_reload = 0;
 				(void)load(path, 0);
 			}
 			continue;
 		}
-		idle = 1;
-		if (want_stop)
-			break;
 		if (FCGX_Accept_r(&fcgx) < 0) {
-			idle = 0;
+			if (want_stop)
+				break;
 			if (errno == EINTR)
 				continue;
 			log_msg("FastCGI accept failed: %s", strerror(errno));
 			break;
 		}
-		idle = 0;
 		if (want_reload) {
 			want_reload = 0;
 			(void)load(path, 0);

@@ -102,7 +102,7 @@ START_TEST(valid_uuids_and_keys)
 	ck_assert_int_eq(valid_field(F_USER_ID, NULL, "00000000-0000-4000-8000-00000000000", &f), VALID_FORMAT);
 	ck_assert_int_eq(valid_field(F_USER_ID, NULL, "00000000x0000-4000-8000-000000000001", &f), VALID_FORMAT);
 	ck_assert_int_eq(valid_field(F_USER_ID, NULL, "' OR 1=1 --", &f), VALID_FORMAT);
-	v = json_object_new_string_len("00000000-0000-4000-8000-00000000\0001", 36);
+	v = json_object_new_string_len("00000000-0000-4000-8000-0000000000\0001", 36);
 	ck_assert_int_eq(valid_field(F_USER_ID, v, NULL, &f), VALID_FORMAT);
 	json_object_put(v);
 	v = json_object_new_int(5);
