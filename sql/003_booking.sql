@@ -108,10 +108,10 @@ BEGIN
     IF boxoffice_seat_status(s) <> 'AVAILABLE' THEN
         code := 'SEAT_TAKEN'; RETURN;
     END IF;
-    IF s.status = 'HELD' THEN
-        UPDATE reservations SET status = 'EXPIRED', ended_at = now()
-        WHERE id = s.reservation_id AND status = 'HELD';
-    END IF;
+    -- Whatever hold this seat had has ended: close every reservation still
+    -- marked HELD for it, not only the one the seat points to.
+    UPDATE reservations SET status = 'EXPIRED', ended_at = now()
+    WHERE schedule_id = p_schedule AND seat_number = p_seat AND status = 'HELD';
 
     INSERT INTO reservations (schedule_id, seat_number, user_id, price, expires_at)
     VALUES (p_schedule, p_seat, p_user, s.price, now() + make_interval(secs => p_ttl))
@@ -303,11 +303,18 @@ LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
 BEGIN
-    WITH gone AS (
-        UPDATE seats SET status = 'AVAILABLE', holder = NULL,
-                         hold_expires_at = NULL, reservation_id = NULL
+    -- RETURNING gives new values, so the old reservation ids are read
+    -- first; seats being held or paid right now are skipped, not waited on.
+    WITH stale AS (
+        SELECT schedule_id, number, reservation_id FROM seats
         WHERE status = 'HELD' AND hold_expires_at <= now()
-        RETURNING reservation_id
+        ORDER BY schedule_id, number
+        FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        UPDATE seats s SET status = 'AVAILABLE', holder = NULL,
+                           hold_expires_at = NULL, reservation_id = NULL
+        FROM stale WHERE s.schedule_id = stale.schedule_id AND s.number = stale.number
+        RETURNING stale.reservation_id
     )
     UPDATE reservations SET status = 'EXPIRED', ended_at = now()
     WHERE id IN (SELECT reservation_id FROM gone) AND status = 'HELD';

@@ -289,7 +289,7 @@ h_pay(struct req *r)
 	}
 	/* A replay whose first answer was lost ends the turn too. */
 	if (outcome != OUT_ERROR)
-		queue_revoke(t.concert, t.user);
+		queue_revoke(&t);
 out:
 	if (res != NULL)
 		PQclear(res);

@@ -119,6 +119,35 @@ static struct cache_script poll_script = { "poll", LUA_PROLOGUE
 "end\n"
 "return place(tonumber(n))\n", "" };
 
+/*
+ * The booking check and the end of a turn both concern one place: the
+ * token's queue number must still be the user's, or a token from an
+ * earlier turn would count for (or end) a later one.
+ * KEYS: active num. ARGV: user number.
+ */
+static struct cache_script active_script = { "active",
+"local n = redis.call('HGET', KEYS[2], ARGV[1])\n"
+"if not n or n ~= ARGV[2] then return 0 end\n"
+"return tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')\n", "" };
+
+static struct cache_script revoke_script = { "revoke",
+"local n = redis.call('HGET', KEYS[2], ARGV[1])\n"
+"if not n or n ~= ARGV[2] then return 0 end\n"
+"return redis.call('ZREM', KEYS[1], ARGV[1])\n", "" };
+
+/* Run one of the two scripts above for t's place. Returns the reply or NULL. */
+static redisReply *
+place_script(struct cache_script *s, const struct token *t)
+{
+	char active[48], num[48], number[24];
+	const char *argv[4] = { active, num, t->user, number };
+
+	queue_key(active, sizeof(active), t->concert, "active");
+	queue_key(num, sizeof(num), t->concert, "num");
+	snprintf(number, sizeof(number), "%lld", (long long)t->number);
+	return cache_eval(s, 2, 4, argv, NULL);
+}
+
 int
 queue_key(char *buf, size_t len, int64_t concert, const char *what)
 {
@@ -228,8 +257,6 @@ queue_token_fail(struct req *r, enum token_err e)
 int
 queue_require_active(struct req *r, int64_t concert, struct token *t)
 {
-	char key[48], member[UUID_STR];
-	const char *argv[3];
 	redisReply *rep;
 	enum token_err e;
 	int64_t until;
@@ -243,15 +270,10 @@ queue_require_active(struct req *r, int64_t concert, struct token *t)
 		return http_error(r, 403, "TOKEN_WRONG_CONCERT",
 				  "this token is for another concert");
 
-	queue_key(key, sizeof(key), t->concert, "active");
-	memcpy(member, t->user, UUID_STR);
-	argv[0] = "ZSCORE";
-	argv[1] = key;
-	argv[2] = member;
-	rep = cache_argv(3, argv, NULL);
+	rep = place_script(&active_script, t);
 	if (rep == NULL)
 		return 0;	/* Redis unusable: the signed expiry decides. */
-	until = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+	until = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
 	freeReplyObject(rep);
 	if (until <= (int64_t)time(NULL) * 1000) {
 		http_error(r, 401, "TOKEN_REVOKED",
@@ -274,14 +296,10 @@ queue_require_user(struct req *r, const char *user, struct token *t)
 }
 
 void
-queue_revoke(int64_t concert, const char *user)
+queue_revoke(const struct token *t)
 {
-	char key[48];
-	const char *argv[3] = { "ZREM", key, user };
-	redisReply *rep;
+	redisReply *rep = place_script(&revoke_script, t);
 
-	queue_key(key, sizeof(key), concert, "active");
-	rep = cache_argv(3, argv, NULL);
 	if (rep == NULL) {
 		log_msg("queue: could not end the turn of a paying user (redis down); "
 			"it ends at its expiry");

@@ -51,8 +51,12 @@ int queue_require_user(struct req *r, const char *user, struct token *t);
 /* Set the answer for a token that failed verification. Returns -1. */
 int queue_token_fail(struct req *r, enum token_err e);
 
-/* End an ACTIVE user's turn after payment. Failure is logged, not fatal. */
-void queue_revoke(int64_t concert, const char *user);
+/*
+ * End the turn t stands for, after payment; a later turn of the same user
+ * is left alone. Failure is logged, not fatal: the turn then ends at its
+ * expiry.
+ */
+void queue_revoke(const struct token *t);
 
 /* Redis key of concert's queue structure; what names the dump and restore. */
 int queue_key(char *buf, size_t len, int64_t concert, const char *what);
