@@ -40,7 +40,7 @@ place_json(struct req *r, const char *user, int64_t concert,
 	json_object_object_add(o, "queueNumber", json_object_new_int64(p->number));
 	json_object_object_add(o, "concertId", json_object_new_int64(concert));
 	json_object_object_add(o, "status", json_object_new_string(
-		p->status == Q_ACTIVE ? "ACTIVE" : "WAITING"));
+		p->status == Q_ACTIVE ? "ACTIVE" : p->status == Q_WAITING ? "WAITING" : "EXPIRED"));
 	json_object_object_add(o, "position", json_object_new_int64(p->position));
 	json_object_object_add(o, "etaSeconds",
 			       p->eta_s < 0 ? NULL : json_object_new_int64(p->eta_s));

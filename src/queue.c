@@ -45,9 +45,10 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "  local last = tonumber(redis.call('GET', KEYS[8]) or '0')\n" \
 "  if not force and now - last < 50 then return end\n" \
 "  redis.call('SET', KEYS[8], now, 'PX', 86400000)\n" \
-"  if now - last > 5000 then\n" \
-"    -- Nobody could poll for a while (Redis or the workers were down, or\n" \
-"    -- maintenance): waiters are not to blame, restart their clocks.\n" \
+"  if now - last > abandon_ms / 2 then\n" \
+"    -- Nobody polled for half the abandonment time: Redis or the workers\n" \
+"    -- were down, or maintenance. Waiters are not to blame: restart their\n" \
+"    -- clocks (once, O(waiting) in this one script).\n" \
 "    local all = redis.call('ZRANGE', seen, 0, -1)\n" \
 "    for _, u in ipairs(all) do redis.call('ZADD', seen, now, u) end\n" \
 "  end\n" \
@@ -96,7 +97,14 @@ static struct cache_script join_script = { "join", LUA_PROLOGUE
 "elseif redis.call('SISMEMBER', KEYS[9], user) == 0 then return {'UNKNOWN'} end\n"
 "local n = redis.call('HGET', num, user)\n"
 "local fresh = 0\n"
-"if n and not redis.call('ZSCORE', active, user) and not redis.call('ZSCORE', wait, user) then\n"
+"local a = redis.call('ZSCORE', active, user)\n"
+"if a and tonumber(a) <= now then\n"
+"  -- a turn that has run out, not yet tidied by admit(): it is over\n"
+"  redis.call('ZREM', active, user)\n"
+"  redis.call('HINCRBY', stats, 'expired', 1)\n"
+"  a = false\n"
+"end\n"
+"if n and not a and not redis.call('ZSCORE', wait, user) then\n"
 "  n = false\n"
 "end\n"
 "if not n then\n"

@@ -136,8 +136,9 @@ token_verify(const char *header, time_t now, struct token *t)
 		return TOKEN_NO_KEY;
 	if (tok == NULL || *tok == '\0')
 		return TOKEN_MISSING;
-	if (strncasecmp(tok, "Bearer ", 7) == 0)
-		tok += 7;
+	/* "Bearer" with nothing after it (proxies trim the space) is no token. */
+	if (strncasecmp(tok, "Bearer", 6) == 0 && (tok[6] == ' ' || tok[6] == '\0'))
+		tok += 6;
 	while (*tok == ' ')
 		tok++;
 	len = strlen(tok);
