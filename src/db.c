@@ -297,10 +297,13 @@ replica_fresh(int i)
 		return true;
 	res = run(c, cfg.replica_dsn[i], ST_REPLICA_LAG, NULL,
 		  (long)cfg.replica_retry_s * 1000, false);
-	if (res == NULL)
+	if (res == NULL) {
+		metrics_replica_lag(i, -1);
 		return false;
+	}
 	lag = PQresultStatus(res) == PGRES_TUPLES_OK ? atof(PQgetvalue(res, 0, 0)) : 1e9;
 	PQclear(res);
+	metrics_replica_lag(i, lag);
 	c->lag_checked = now;
 	if (lag > (double)cfg.replica_max_lag) {
 		log_msg("replica %d lags %.1f s; reading from the primary", i, lag);

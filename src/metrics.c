@@ -16,14 +16,14 @@
 
 #define MAX_ROUTES 24		/* table routes, plus one for "no route" */
 #define NSTATUS 20
-#define NBUCKETS 12
-#define MAGIC 0x626f786d65747231ULL	/* "boxmetr1" */
+#define NBUCKETS 14
+#define MAGIC 0x626f786d65747232ULL	/* "boxmetr2": bump when struct shm changes */
 
 static const int statuses[NSTATUS] = { 200, 201, 204, 400, 401, 402, 403, 404, 405,
 				       409, 413, 415, 422, 429, 500, 502, 503, 504, 0, 0 };
 /* Upper bounds in milliseconds; the last bucket is +Inf. */
 static const double bounds_ms[NBUCKETS - 1] = { 0.5, 1, 2.5, 5, 10, 25, 50, 100,
-						250, 500, 1000 };
+						250, 500, 1000, 2500, 5000 };
 static const char *const methods[] = { "GET", "POST", "DELETE", "OTHER" };
 #define NMETHODS 4
 
@@ -63,6 +63,7 @@ struct shm {
 	uint64_t requests[MAX_ROUTES][NMETHODS][NSTATUS];
 	struct histogram latency[MAX_ROUTES];
 	struct histogram db[2];
+	int64_t replica_lag_ms[CONFIG_MAX_REPLICAS];	/* -1: unknown or down */
 };
 
 static struct shm *shm;
@@ -91,6 +92,7 @@ metrics_attach(const char *config_path)
 	/* A segment of another layout (an upgrade) starts again from zero. */
 	if (__atomic_load_n(&shm->magic, __ATOMIC_ACQUIRE) != MAGIC) {
 		memset(shm, 0, sizeof(*shm));
+		memset(shm->replica_lag_ms, 0xff, sizeof(shm->replica_lag_ms));
 		shm->size = sizeof(struct shm);
 		__atomic_store_n(&shm->magic, MAGIC, __ATOMIC_RELEASE);
 	}
@@ -135,6 +137,14 @@ metrics_request(const struct route *rt, const char *method, int status, double m
 		si = NSTATUS - 1;	/* "other" */
 	add(&shm->requests[ri][mi][si], 1);
 	observe(&shm->latency[ri], ms);
+}
+
+void
+metrics_replica_lag(int replica, double seconds)
+{
+	if (shm != NULL && replica >= 0 && replica < CONFIG_MAX_REPLICAS)
+		__atomic_store_n(&shm->replica_lag_ms[replica],
+				 seconds < 0 ? -1 : (int64_t)(seconds * 1000.0), __ATOMIC_RELAXED);
 }
 
 void
@@ -326,6 +336,12 @@ h_metrics(struct req *r)
 		    "# TYPE boxoffice_db_query_duration_seconds histogram\n");
 	histogram_text(&b, "boxoffice_db_query_duration_seconds", "target", "primary", &shm->db[0]);
 	histogram_text(&b, "boxoffice_db_query_duration_seconds", "target", "replica", &shm->db[1]);
+	bprintf(&b, "# HELP boxoffice_replica_lag_seconds Replay lag of each replica as last "
+		    "measured (-1: down or not yet measured)\n"
+		    "# TYPE boxoffice_replica_lag_seconds gauge\n");
+	for (m = 0; m < cfg.replica_count; m++)
+		bprintf(&b, "boxoffice_replica_lag_seconds{replica=\"%d\"} %.3f\n", m,
+			(double)__atomic_load_n(&shm->replica_lag_ms[m], __ATOMIC_RELAXED) / 1000.0);
 	queue_text(&b);
 
 	if (b.failed) {

@@ -46,6 +46,9 @@ void metrics_request(const struct route *rt, const char *method, int status, dou
 /* Count one database round trip (target 0 primary, 1 replica) and its latency. */
 void metrics_db(int target, double ms);
 
+/* Record replica i's replay lag in seconds (negative: down). */
+void metrics_replica_lag(int replica, double seconds);
+
 /* GET /metrics: the Prometheus text exposition of all workers' totals. */
 int h_metrics(struct req *r);
 
