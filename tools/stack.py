@@ -925,6 +925,7 @@ class Stack:
             "SOCKET": self.socket_path,
             "WWW_ROOT": os.path.join(self.srcdir, "www"),
             "LOG_DIR": self.path("logs"),
+            "CACHE_DIR": os.path.join(prefix, "cache"),
             "RATE_LIMITS": "on" if (self.rate_limits if rate_limits is None
                                     else rate_limits) else "off"})
         if tag:
