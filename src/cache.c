@@ -1,6 +1,7 @@
 /* cache.c: one Redis connection per worker behind a circuit breaker. */
 #include "cache.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +53,30 @@ note_failure(const char *what)
 	}
 }
 
+/*
+ * Has the server closed the idle connection (a restart)? No reply is
+ * pending between commands, so a readable socket means EOF or an error.
+ */
+static bool
+closed_while_idle(void)
+{
+	struct pollfd pfd = { ctx->fd, POLLIN, 0 };
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
 /* Connected context, or NULL when Redis must not be called now. */
 static redisContext *
 conn(void)
 {
 	struct timeval tv;
 
+	if (ctx != NULL && closed_while_idle()) {
+		/* Reconnect at once; not a failure of a command. */
+		redisFree(ctx);
+		ctx = NULL;
+		failures = 0;
+	}
 	if (ctx != NULL)
 		return ctx;
 	if (cache_breaker_open())

@@ -47,6 +47,7 @@ struct config {
 	int64_t hold_ttl;
 	int64_t max_holds_per_user;
 	int64_t max_charge;
+	int64_t seat_cache_ms;
 };
 
 /* The settings in force; replaced as a whole by a successful reload. */

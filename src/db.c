@@ -38,7 +38,7 @@ static const struct stmt_def stmts[ST__MAX] = {
 	[ST_IDEM_LOOKUP] = { "idem_lookup",
 		"SELECT * FROM boxoffice_idem_lookup($1::uuid, $2::text, $3::text, $4::text)", 4 },
 	[ST_SWEEP] = { "sweep", "SELECT boxoffice_sweep()", 0 },
-	[ST_SEATS] = { "seats", "SELECT boxoffice_seats_json($1::bigint, $2::bigint)", 2 },
+	[ST_SEATS] = { "seats", "SELECT * FROM boxoffice_seats_json($1::bigint, $2::bigint)", 2 },
 	[ST_HOLD] = { "hold",
 		"SELECT * FROM boxoffice_hold($1::bigint, $2::bigint, $3::integer, $4::uuid,"
 		" $5::integer, $6::integer)", 6 },
@@ -240,6 +240,14 @@ run(struct dbconn *c, const char *dsn, enum db_stmt st, const char *const *param
 	struct timespec now = now_mono(), deadline, started;
 	PGresult *res = NULL;
 
+	/* A kept connection the server closed while it was idle (a restart) is
+	 * replaced at once: nothing has been sent on it, so nothing is lost.
+	 * libpq's socket is non-blocking, so this costs one recv(). */
+	if (c->conn != NULL &&
+	    (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD)) {
+		log_msg("database connection closed by the server; reconnecting");
+		drop(c, 0);
+	}
 	if (c->conn == NULL) {
 		if (!ignore_backoff && ms_between(&now, &c->retry_at) > 0)
 			return NULL;

@@ -62,8 +62,11 @@ log_access(const char *method, const char *path, int status, double ms)
 	size_t n = stamp(buf, sizeof(buf));
 	size_t i;
 
-	n += (size_t)snprintf(buf + n, sizeof(buf) - n, " pid=%d %s ", (int)getpid(), method);
-	/* The path is client input: keep the line one line and printable. */
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, " pid=%d ", (int)getpid());
+	/* Method and path are client input: bounded, one line, printable. */
+	for (i = 0; method[i] != '\0' && i < 16; i++)
+		buf[n++] = (method[i] > 0x20 && method[i] < 0x7f) ? method[i] : '?';
+	buf[n++] = ' ';
 	for (i = 0; path[i] != '\0' && n < sizeof(buf) - 64; i++)
 		buf[n++] = (path[i] > 0x20 && path[i] < 0x7f) ? path[i] : '?';
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %d %.3fms", status, ms);

@@ -78,10 +78,20 @@ load(const char *path, int first)
 		log_msg("%s%s", first ? "" : "reload refused: ", err);
 		return -1;
 	}
+	/*
+	 * Keys are part of the settings: a reload whose keys cannot be read is
+	 * refused whole, so a rotation after a key theft never half-happens.
+	 * At start the worker runs without keys (token checks answer 503).
+	 */
+	if (token_load_keys(fresh.key_file, fresh.key_file_old, err, sizeof(err)) != 0) {
+		if (!first) {
+			log_msg("reload refused: %s", err);
+			return -1;
+		}
+		log_msg("token keys not loaded (token checks answer 503): %s", err);
+	}
 	cfg = fresh;
 	log_open(cfg.access_log);
-	if (token_load_keys(cfg.key_file, cfg.key_file_old, err, sizeof(err)) != 0)
-		log_msg("token keys not loaded (token checks answer 503): %s", err);
 	/* DSNs or Redis address may have changed: reconnect lazily. */
 	db_close_all();
 	cache_close();

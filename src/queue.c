@@ -72,18 +72,17 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "  if #nxt > 0 then redis.call('HINCRBY', stats, 'admitted', #nxt / 2) end\n" \
 "end\n" \
 "local function place(n)\n" \
-"  local cnt = redis.call('ZCOUNT', admits, '-inf', '+inf')\n" \
+"  local a = redis.call('ZSCORE', active, user)\n" \
+"  if a and tonumber(a) > now then return {n, 'ACTIVE', 0, tonumber(a), now, 0, 0} end\n" \
+"  local r = redis.call('ZRANK', wait, user)\n" \
+"  if not r then return {n, 'EXPIRED', 0, 0, now, 0, 0} end\n" \
+"  redis.call('ZADD', seen, now, user)\n" \
+"  -- admissions over the last minute, for the estimated wait\n" \
+"  local cnt = redis.call('ZCARD', admits)\n" \
 "  local first = redis.call('ZRANGE', admits, 0, 0, 'WITHSCORES')\n" \
 "  local span = 0\n" \
 "  if #first > 0 then span = now - tonumber(first[2]) end\n" \
-"  local a = redis.call('ZSCORE', active, user)\n" \
-"  if a and tonumber(a) > now then return {n, 'ACTIVE', 0, tonumber(a), now, cnt, span} end\n" \
-"  local r = redis.call('ZRANK', wait, user)\n" \
-"  if r then\n" \
-"    redis.call('ZADD', seen, now, user)\n" \
-"    return {n, 'WAITING', r, 0, now, cnt, span}\n" \
-"  end\n" \
-"  return {n, 'EXPIRED', 0, 0, now, cnt, span}\n" \
+"  return {n, 'WAITING', r, 0, now, cnt, span}\n" \
 "end\n" \
 "admit(false)\n"
 
@@ -114,7 +113,8 @@ static struct cache_script join_script = { "join", LUA_PROLOGUE
 "  redis.call('ZADD', seen, now, user)\n"
 "  redis.call('HINCRBY', stats, 'joined', 1)\n"
 "  fresh = 1\n"
-"  admit(true)\n"
+"  -- admit at once if there is room; otherwise the next tick will\n"
+"  if redis.call('ZCARD', active) < max_active then admit(true) end\n"
 "end\n"
 "local p = place(tonumber(n))\n"
 "p[8] = fresh\n"
@@ -154,6 +154,19 @@ place_script(struct cache_script *s, const struct token *t)
 	queue_key(num, sizeof(num), t->concert, "num");
 	snprintf(number, sizeof(number), "%lld", (long long)t->number);
 	return cache_eval(s, 2, 4, argv, NULL);
+}
+
+int64_t
+queue_active_until(const struct token *t)
+{
+	redisReply *rep = place_script(&active_script, t);
+	int64_t until;
+
+	if (rep == NULL)
+		return -1;
+	until = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+	freeReplyObject(rep);
+	return until;
 }
 
 int
@@ -262,10 +275,37 @@ queue_token_fail(struct req *r, enum token_err e)
 	}
 }
 
+/*
+ * Turns whose end could not be written because Redis was unusable, kept
+ * by this worker and written when Redis answers again (every booking
+ * check tries), so that a payer does not stay ACTIVE after an outage.
+ * Bounded: past PENDING_MAX the oldest are dropped and end at expiry.
+ */
+#define PENDING_MAX 256
+static struct token pending[PENDING_MAX];
+static int npending;
+
+static void
+flush_pending(void)
+{
+	redisReply *rep;
+	int i = 0;
+
+	while (i < npending) {
+		if (pending[i].exp <= (int64_t)time(NULL)) {
+			pending[i] = pending[--npending];	/* over anyway */
+			continue;
+		}
+		if ((rep = place_script(&revoke_script, &pending[i])) == NULL)
+			return;		/* still down: keep them */
+		freeReplyObject(rep);
+		pending[i] = pending[--npending];
+	}
+}
+
 int
 queue_require_active(struct req *r, int64_t concert, struct token *t)
 {
-	redisReply *rep;
 	enum token_err e;
 	int64_t until;
 
@@ -278,11 +318,10 @@ queue_require_active(struct req *r, int64_t concert, struct token *t)
 		return http_error(r, 403, "TOKEN_WRONG_CONCERT",
 				  "this token is for another concert");
 
-	rep = place_script(&active_script, t);
-	if (rep == NULL)
+	if (npending > 0)
+		flush_pending();
+	if ((until = queue_active_until(t)) < 0)
 		return 0;	/* Redis unusable: the signed expiry decides. */
-	until = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
-	freeReplyObject(rep);
 	if (until <= (int64_t)time(NULL) * 1000) {
 		http_error(r, 401, "TOKEN_REVOKED",
 			   "this turn has ended (paid or expired); join the queue again");
@@ -306,11 +345,17 @@ queue_require_user(struct req *r, const char *user, struct token *t)
 void
 queue_revoke(const struct token *t)
 {
-	redisReply *rep = place_script(&revoke_script, t);
+	redisReply *rep;
+
+	flush_pending();
+	rep = place_script(&revoke_script, t);
 
 	if (rep == NULL) {
-		log_msg("queue: could not end the turn of a paying user (redis down); "
-			"it ends at its expiry");
+		log_msg("queue: could not end a paying user's turn (redis down); "
+			"it will be ended when redis answers");
+		if (npending == PENDING_MAX)
+			memmove(pending, pending + 1, sizeof(pending[0]) * --npending);
+		pending[npending++] = *t;
 		return;
 	}
 	freeReplyObject(rep);

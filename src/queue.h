@@ -43,6 +43,12 @@ int queue_poll(int64_t concert, const char *user, int64_t number, struct queue_p
 int queue_require_active(struct req *r, int64_t concert, struct token *t);
 
 /*
+ * When the turn t stands for ends, in Unix milliseconds: 0 if it is not
+ * (or no longer) active, -1 if Redis is unusable. One Redis command.
+ */
+int64_t queue_active_until(const struct token *t);
+
+/*
  * A signed token of user (any kind: queue or user token), for requests on
  * the user's own data. Returns 0 or -1 with the error answer set.
  */

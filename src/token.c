@@ -123,6 +123,17 @@ split(char *s, char **f, int max)
 	return n;
 }
 
+const char *
+token_text(const char *header)
+{
+	/* "Bearer" with nothing after it (proxies trim the space) is no token. */
+	if (strncasecmp(header, "Bearer", 6) == 0 && (header[6] == ' ' || header[6] == '\0'))
+		header += 6;
+	while (*header == ' ')
+		header++;
+	return header;
+}
+
 enum token_err
 token_verify(const char *header, time_t now, struct token *t)
 {
@@ -136,11 +147,7 @@ token_verify(const char *header, time_t now, struct token *t)
 		return TOKEN_NO_KEY;
 	if (tok == NULL || *tok == '\0')
 		return TOKEN_MISSING;
-	/* "Bearer" with nothing after it (proxies trim the space) is no token. */
-	if (strncasecmp(tok, "Bearer", 6) == 0 && (tok[6] == ' ' || tok[6] == '\0'))
-		tok += 6;
-	while (*tok == ' ')
-		tok++;
+	tok = token_text(tok);
 	len = strlen(tok);
 	if (len == 0)
 		return TOKEN_MISSING;

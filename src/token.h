@@ -52,6 +52,9 @@ size_t token_sign(const struct token *t, char *out, size_t outlen);
  */
 enum token_err token_verify(const char *header, time_t now, struct token *t);
 
+/* The token in an Authorization header value: past "Bearer" and spaces. */
+const char *token_text(const char *header);
+
 /* Short client-facing description of err. */
 const char *token_message(enum token_err err);
 

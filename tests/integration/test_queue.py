@@ -1173,7 +1173,7 @@ class TestTurns(QueueTest):
         return sched, A
 
     def test_payment_ends_the_turn_and_revokes_the_token(self):
-        C = 5
+        C = 3
         self.reset_queue(C)
         self.settings(max_active=1, admit_per_second=1000)
         a = self.joined(C, U_PAY)
@@ -1199,7 +1199,7 @@ class TestTurns(QueueTest):
         """docs/api.md: once paid, the turn's token gets 401 TOKEN_REVOKED on
         the booking routes "from then on", also after the same user has
         joined again and been admitted to a new turn (new number, new token)."""
-        C = 5
+        C = 3
         self.reset_queue(C)
         self.settings(max_active=1, admit_per_second=1000)
         a = self.joined(C, U_PAY + 1)
