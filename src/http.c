@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jsoncheck.h"
 #include "log.h"
 
 /* Deeper JSON than this is refused: no request of the API needs more than 2. */
@@ -104,6 +105,12 @@ http_parse_json(struct req *r)
 
 	if (strlen(r->body) != r->body_len) {
 		http_error(r, 400, "BAD_JSON", "request body contains a NUL byte");
+		goto out;
+	}
+	/* json-c is lenient even in strict mode: the grammar is checked first. */
+	if (!jsoncheck_valid(r->body, r->body_len, JSON_MAX_DEPTH)) {
+		http_error(r, 400, "BAD_JSON", "request body is not valid JSON (RFC 8259, "
+			   "UTF-8, nesting up to %d)", JSON_MAX_DEPTH);
 		goto out;
 	}
 

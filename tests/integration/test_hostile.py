@@ -28,9 +28,8 @@ reservation, payment or ledger row.
 Besides the catalogue: traversal out of /api/, the nginx micro-cache
 against poisoning, clients that stall, what the logs hold, and signing-key
 rotation (which reloads the workers with SIGHUP and puts the settings
-back). The tests of TestHostileContract show where the service does not
-keep its contract yet; each docstring says what is wrong, and they fail
-until it is fixed.
+back). The tests of TestHostileContract hold the service to the edges of
+its contract that were once broken; each docstring says what went wrong.
 """
 
 import base64
@@ -628,9 +627,13 @@ class TestHostileCatalogue(HostileTest):
             ("lone surrogate", UA[:-1] + "\ud800"),
         ]
         cases = []
+        # An escaped NUL or a lone surrogate is not JSON the worker accepts at
+        # all (BAD_JSON); everything else is JSON with a malformed field.
+        not_json = ("NUL escape at the end", "NUL escape inside", "lone surrogate")
         for n, uid in bad_users:
             body = json.dumps({"concertId": CONCERT, "userId": uid}, ensure_ascii=True)
-            cases.append(Case("userId: " + n, "POST", J, body=body, code="INVALID_FIELD"))
+            cases.append(Case("userId: " + n, "POST", J, body=body,
+                              code="BAD_JSON" if n in not_json else "INVALID_FIELD"))
         cases += [
             Case("userId a number", "POST", J, body={"concertId": 4, "userId": 901},
                  code="INVALID_FIELD"),
@@ -645,7 +648,7 @@ class TestHostileCatalogue(HostileTest):
                  body={"concertId": 4, "userId": "00000000-0000-0000-0000-000000000000"},
                  expect=404, code="USER_NOT_FOUND"),
             Case("reservationId with NUL escape", "POST", "/api/payments", token=self.wC,
-                 body='{"reservationId":"%s\\u0000"}' % self.rB, code="INVALID_FIELD"),
+                 body='{"reservationId":"%s\\u0000"}' % self.rB, code="BAD_JSON"),
             Case("reservationId Cyrillic", "POST", "/api/payments", token=self.wC,
                  body={"reservationId": self.rB[:-1] + "\u0430"}, code="INVALID_FIELD"),
             Case("reservationId a number", "POST", "/api/payments", token=self.wC,
@@ -1157,8 +1160,8 @@ class TestHostileCatalogue(HostileTest):
 
 
 class TestHostileContract(HostileTest):
-    """Where the service does not keep the contract (yet): each test names
-    what is wrong. They send nothing that could change state even when the
+    """Edges of the contract that were once broken: each test names what
+    went wrong. They send nothing that could change state even when the
     service gets it wrong."""
 
     def test_nginx_refusals_are_json_4xx(self):

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "handlers.h"
+#include "jsoncheck.h"
 #include "route.h"
 #include "token.h"
 #include "valid.h"
@@ -243,6 +244,27 @@ START_TEST(token_round_trip_and_tampering)
 }
 END_TEST
 
+START_TEST(jsoncheck_accepts_json_and_only_json)
+{
+	static const char *const good[] = {
+		"{}", " {\"a\":1} \n", "[1,-0,2.5e-3,true,false,null]", "\"\\u00e9\\ud83d\\ude00\"",
+		"{\"k\":\"caf\xc3\xa9 \xf0\x9f\x8e\xb5\"}", "0", "[[[]]]",
+	};
+	static const char *const bad[] = {
+		"", "{", "{'a':1}", "{\"a\":1,}", "[1,]", "NaN", "1.", ".5", "01", "+1", "{\"a\" 1}",
+		"\"\t\"", "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\x\"",
+		"\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf5\x80\x80\x80\"", "\"\xe2\x82\"",
+		"{} {}", "tru", "[[[[[[[[[1]]]]]]]]]",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(jsoncheck_valid(good[i], strlen(good[i]), 8), "refused: %s", good[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!jsoncheck_valid(bad[i], strlen(bad[i]), 8), "accepted: %s", bad[i]);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -256,6 +278,7 @@ suite(void)
 	tcase_add_test(tc, config_defaults_and_file);
 	tcase_add_test(tc, config_rejects_bad_values);
 	tcase_add_test(tc, token_round_trip_and_tampering);
+	tcase_add_test(tc, jsoncheck_accepts_json_and_only_json);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,239 @@
+/* jsoncheck.c: strict RFC 8259 syntax and UTF-8 check of a request body, before json-c parses it. */
+#include "jsoncheck.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * json-c's strict mode still takes single quotes, raw control characters,
+ * NaN and numbers such as "1.", and cuts keys at an escaped NUL. A proxy
+ * or firewall that parses JSON by the book would then see other fields
+ * than the worker. This recursive-descent check accepts exactly the JSON
+ * grammar, valid UTF-8 only (no overlong forms, no surrogates), and no NUL
+ * anywhere, not even escaped.
+ */
+
+struct cursor {
+	const unsigned char *p, *end;
+	int depth, max_depth;
+};
+
+static bool value(struct cursor *c);
+
+static void
+skip_ws(struct cursor *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static bool
+literal(struct cursor *c, const char *word)
+{
+	for (; *word != '\0'; word++, c->p++)
+		if (c->p >= c->end || *c->p != (unsigned char)*word)
+			return false;
+	return true;
+}
+
+static bool
+digits(struct cursor *c)
+{
+	const unsigned char *start = c->p;
+
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+		c->p++;
+	return c->p > start;
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool
+number(struct cursor *c)
+{
+	if (c->p < c->end && *c->p == '-')
+		c->p++;
+	if (c->p < c->end && *c->p == '0')
+		c->p++;
+	else if (!digits(c))
+		return false;
+	if (c->p < c->end && *c->p == '.') {
+		c->p++;
+		if (!digits(c))
+			return false;
+	}
+	if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+		c->p++;
+		if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+			c->p++;
+		if (!digits(c))
+			return false;
+	}
+	return true;
+}
+
+/* Four hex digits of a \u escape; returns the code unit or -1. */
+static long
+hex4(struct cursor *c)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++, c->p++) {
+		if (c->p >= c->end)
+			return -1;
+		v <<= 4;
+		if (*c->p >= '0' && *c->p <= '9')
+			v |= *c->p - '0';
+		else if (*c->p >= 'a' && *c->p <= 'f')
+			v |= *c->p - 'a' + 10;
+		else if (*c->p >= 'A' && *c->p <= 'F')
+			v |= *c->p - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/* One UTF-8 sequence of two to four bytes, shortest form, no surrogates. */
+static bool
+utf8(struct cursor *c)
+{
+	unsigned char b = *c->p;
+	uint32_t cp, min;
+	int n, i;
+
+	if (b >= 0xc2 && b <= 0xdf) {
+		n = 1; cp = b & 0x1f; min = 0x80;
+	} else if (b >= 0xe0 && b <= 0xef) {
+		n = 2; cp = b & 0x0f; min = 0x800;
+	} else if (b >= 0xf0 && b <= 0xf4) {
+		n = 3; cp = b & 0x07; min = 0x10000;
+	} else
+		return false;
+	c->p++;
+	for (i = 0; i < n; i++, c->p++) {
+		if (c->p >= c->end || (*c->p & 0xc0) != 0x80)
+			return false;
+		cp = (cp << 6) | (*c->p & 0x3f);
+	}
+	return cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+}
+
+static bool
+string(struct cursor *c)
+{
+	long u, low;
+
+	if (c->p >= c->end || *c->p != '"')
+		return false;
+	c->p++;
+	while (c->p < c->end) {
+		unsigned char b = *c->p;
+
+		if (b == '"') {
+			c->p++;
+			return true;
+		}
+		if (b < 0x20)
+			return false;	/* raw control characters, NUL included */
+		if (b >= 0x80) {
+			if (!utf8(c))
+				return false;
+			continue;
+		}
+		c->p++;
+		if (b != '\\')
+			continue;
+		if (c->p >= c->end)
+			return false;
+		b = *c->p++;
+		if (b == 'u') {
+			if ((u = hex4(c)) <= 0)
+				return false;	/* malformed, or an escaped NUL */
+			if (u >= 0xdc00 && u <= 0xdfff)
+				return false;	/* a lone low surrogate */
+			if (u >= 0xd800 && u <= 0xdbff) {
+				if (!literal(c, "\\u") || (low = hex4(c)) < 0xdc00 || low > 0xdfff)
+					return false;
+			}
+		} else if (b != '"' && b != '\\' && b != '/' && b != 'b' && b != 'f' &&
+			   b != 'n' && b != 'r' && b != 't')
+			return false;
+	}
+	return false;
+}
+
+/* A comma-separated list up to close, each item read by one(). */
+static bool
+list(struct cursor *c, unsigned char close, bool members)
+{
+	if (++c->depth > c->max_depth)
+		return false;
+	c->p++;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == close) {
+		c->p++;
+		c->depth--;
+		return true;
+	}
+	for (;;) {
+		skip_ws(c);
+		if (members) {
+			if (!string(c))
+				return false;
+			skip_ws(c);
+			if (c->p >= c->end || *c->p != ':')
+				return false;
+			c->p++;
+		}
+		if (!value(c))
+			return false;
+		skip_ws(c);
+		if (c->p >= c->end)
+			return false;
+		if (*c->p == close) {
+			c->p++;
+			c->depth--;
+			return true;
+		}
+		if (*c->p != ',')
+			return false;
+		c->p++;
+	}
+}
+
+static bool
+value(struct cursor *c)
+{
+	skip_ws(c);
+	if (c->p >= c->end)
+		return false;
+	switch (*c->p) {
+	case '{':
+		return list(c, '}', true);
+	case '[':
+		return list(c, ']', false);
+	case '"':
+		return string(c);
+	case 't':
+		return literal(c, "true");
+	case 'f':
+		return literal(c, "false");
+	case 'n':
+		return literal(c, "null");
+	default:
+		return number(c);
+	}
+}
+
+bool
+jsoncheck_valid(const char *text, size_t len, int max_depth)
+{
+	struct cursor c = { (const unsigned char *)text, (const unsigned char *)text + len,
+			    0, max_depth };
+
+	if (!value(&c))
+		return false;
+	skip_ws(&c);
+	return c.p == c.end;
+}
