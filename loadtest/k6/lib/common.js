@@ -1,0 +1,286 @@
+// common.js: what the boxoffice k6 scripts share. Documented k6 API only
+// (k6/http, k6, k6/execution, k6/metrics).
+//
+// Environment (all optional):
+//   BASE_URL     http://127.0.0.1:8080
+//   VUS          1000     peak virtual users (ramping-vus scripts)
+//   RAMP         60s      ramp from 0 to VUS
+//   DURATION     0s       time spent at VUS after the ramp
+//   USERS        1000     demo users in the database (user i has UUID
+//                         00000000-0000-4000-8000-<i, 12 digits>)
+//   USER_OFFSET  0        use users USER_OFFSET+1 .. USERS (to keep two
+//                         scripts run at once apart)
+//   CONCERTS     5        concerts in the demo data
+//   SCHEDULES    4        schedules per concert (schedule (c-1)*S+s is
+//                         concert c's)
+//   SEATS        50       seats per schedule
+//   MAX_ACTIVE   200      the server's queue.max_active (ACTIVE users at
+//                         once per concert)
+//   SETUP_WAIT   120      seconds setup() waits for users to be admitted
+// The defaults match `./dev up` (seed 5,4,50,1000). For the load of the
+// reports seed more: BOXOFFICE_SEED=10,4,2000,100000 ./dev up, then
+// USERS=100000 CONCERTS=10 SEATS=2000.
+import http from 'k6/http';
+import { sleep } from 'k6';
+
+function envInt(name, dflt) {
+  const v = __ENV[name];
+  if (v === undefined || v === '') return dflt;
+  const n = parseInt(v, 10);
+  if (isNaN(n) || n < 0) throw new Error(`${name} must be a non-negative integer, not ${v}`);
+  return n;
+}
+
+export const cfg = {
+  baseUrl: (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, ''),
+  vus: envInt('VUS', 1000),
+  ramp: __ENV.RAMP || '60s',
+  duration: __ENV.DURATION || '0s',
+  users: envInt('USERS', 1000),
+  userOffset: envInt('USER_OFFSET', 0),
+  concerts: envInt('CONCERTS', 5),
+  schedules: envInt('SCHEDULES', 4),
+  seats: envInt('SEATS', 50),
+  maxActive: envInt('MAX_ACTIVE', 200),
+  setupWait: envInt('SETUP_WAIT', 120),
+  batch: envInt('BATCH', 50),
+};
+
+// The users a script may use: USER_OFFSET+1 .. USERS.
+export const userCount = Math.max(1, cfg.users - cfg.userOffset);
+
+export function userId(i) {
+  return '00000000-0000-4000-8000-' + String(i).padStart(12, '0');
+}
+
+// The i-th usable user (0-based), wrapping around.
+export function nthUser(i) {
+  return cfg.userOffset + (i % userCount) + 1;
+}
+
+export function concertOf(user) {
+  return ((user - 1) % cfg.concerts) + 1;
+}
+
+export function scheduleId(concert, s) {
+  return (concert - 1) * cfg.schedules + s;
+}
+
+export function randInt(lo, hi) {
+  return lo + Math.floor(Math.random() * (hi - lo + 1));
+}
+
+export function url(path) {
+  return cfg.baseUrl + path;
+}
+
+export function authParams(token, name, extraHeaders) {
+  const headers = Object.assign({ Authorization: 'Bearer ' + token }, extraHeaders || {});
+  return { headers, tags: { name } };
+}
+
+export const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+export function jsonBody(res) {
+  try {
+    return res.json();
+  } catch (e) {
+    return null;
+  }
+}
+
+export function errorCode(res) {
+  const b = jsonBody(res);
+  return b && b.error ? b.error.code : '';
+}
+
+// Seconds a 503 (or 429) asks us to wait, at least 1.
+export function retryAfter(res, dflt) {
+  const v = parseInt(res.headers['Retry-After'] || '', 10);
+  return isNaN(v) || v < 1 ? dflt || 1 : v;
+}
+
+// A key for Idempotency-Key, unique per VU and iteration.
+export function idemKey(prefix) {
+  return `${prefix}-${__VU}-${__ITER}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
+}
+
+// The ramping-vus shape of the load reports: 0 -> VUS over RAMP, VUS for
+// DURATION, then down.
+export function rampingOptions(extraThresholds) {
+  const stages = [{ duration: cfg.ramp, target: cfg.vus }];
+  if (cfg.duration !== '0s' && cfg.duration !== '0') {
+    stages.push({ duration: cfg.duration, target: cfg.vus });
+  }
+  stages.push({ duration: '10s', target: 0 });
+  return {
+    scenarios: {
+      load: {
+        executor: 'ramping-vus',
+        startVUs: 0,
+        stages,
+        gracefulRampDown: '10s',
+      },
+    },
+    thresholds: Object.assign({
+      http_req_duration: ['p(99)<1000'],
+      http_req_failed: ['rate<0.01'],
+    }, extraThresholds || {}),
+    setupTimeout: `${cfg.setupWait + 120}s`,
+    teardownTimeout: '300s',
+    batch: cfg.batch,
+    batchPerHost: cfg.batch,
+  };
+}
+
+// Join the queue for many users at once (http.batch). entries: [{user,
+// concert}]. Adds token and status to each; one that gets no place keeps
+// token null. 503s are retried after their Retry-After.
+export function joinMany(entries) {
+  for (let i = 0; i < entries.length; i += cfg.batch) {
+    let chunk = entries.slice(i, i + cfg.batch);
+    for (let attempt = 0; attempt < 5 && chunk.length > 0; attempt++) {
+      const reqs = chunk.map((e) => ({
+        method: 'POST',
+        url: url('/api/queues/token'),
+        body: JSON.stringify({ concertId: e.concert, userId: userId(e.user) }),
+        params: { headers: JSON_HEADERS, tags: { name: 'setup_join' } },
+      }));
+      const res = http.batch(reqs);
+      const again = [];
+      let wait = 0;
+      res.forEach((r, k) => {
+        const b = jsonBody(r);
+        if (r.status === 201 && b) {
+          chunk[k].token = b.token;
+          chunk[k].status = b.status;
+        } else if (r.status === 503 || r.status === 429) {
+          wait = Math.max(wait, retryAfter(r));
+          again.push(chunk[k]);
+        } else {
+          console.warn(`join of user ${chunk[k].user}: ${r.status} ${errorCode(r)}`);
+        }
+      });
+      chunk = again;
+      if (chunk.length > 0) sleep(wait);
+    }
+  }
+  return entries;
+}
+
+// Poll the status of every WAITING entry until it is ACTIVE or `seconds`
+// pass; honours Retry-After. Returns the entries (status updated).
+export function activateAll(entries, seconds) {
+  const deadline = Date.now() + seconds * 1000;
+  let waiting = entries.filter((e) => e.token && e.status !== 'ACTIVE');
+  while (waiting.length > 0 && Date.now() < deadline) {
+    sleep(1);
+    let wait = 0;
+    for (let i = 0; i < waiting.length; i += cfg.batch) {
+      const chunk = waiting.slice(i, i + cfg.batch);
+      const res = http.batch(chunk.map((e) => ({
+        method: 'GET',
+        url: url('/api/queues/status'),
+        params: authParams(e.token, 'setup_status'),
+      })));
+      res.forEach((r, k) => {
+        const b = jsonBody(r);
+        if (r.status === 200 && b && b.token) {
+          chunk[k].token = b.token;
+          chunk[k].status = b.status;
+        } else if (r.status === 200 && b && b.status === 'EXPIRED') {
+          chunk[k].token = null;
+          chunk[k].status = 'EXPIRED';
+        } else if (r.status === 503 || r.status === 429) {
+          wait = Math.max(wait, retryAfter(r));
+        }
+      });
+    }
+    if (wait > 1) sleep(wait - 1);
+    waiting = waiting.filter((e) => e.token && e.status !== 'ACTIVE');
+  }
+  return entries;
+}
+
+// Tokens for `n` users, one user per VU: users nthUser(0..n-1), each in
+// concert concertOf(user). With needActive, waits (up to SETUP_WAIT) until
+// they are admitted; at most MAX_ACTIVE per concert can be.
+export function setupTokens(n, needActive) {
+  const count = Math.min(n, userCount, needActive ? cfg.maxActive * cfg.concerts : n);
+  const entries = [];
+  for (let i = 0; i < count; i++) {
+    const user = nthUser(i);
+    entries.push({ user, concert: concertOf(user), token: null, status: null });
+  }
+  joinMany(entries);
+  if (needActive) activateAll(entries, cfg.setupWait);
+  const ok = entries.filter((e) => e.token && (!needActive || e.status === 'ACTIVE'));
+  console.log(`setup: ${ok.length} of ${count} users have ${needActive ? 'an ACTIVE' : 'a'} token`);
+  if (ok.length === 0) throw new Error('setup: no usable tokens (is the stack up and seeded?)');
+  return ok;
+}
+
+// One user's way in, from a VU: join, then poll until ACTIVE (every
+// second, or as Retry-After says), at most maxWait seconds. Returns the
+// ACTIVE token or null.
+export function joinUntilActive(user, concert, maxWait, tagPrefix) {
+  const p = tagPrefix || '';
+  const deadline = Date.now() + maxWait * 1000;
+  let token = null;
+  while (token === null && Date.now() < deadline) {
+    const r = http.post(url('/api/queues/token'),
+      JSON.stringify({ concertId: concert, userId: userId(user) }),
+      { headers: JSON_HEADERS, tags: { name: p + 'join' } });
+    const b = jsonBody(r);
+    if (r.status === 201 && b) {
+      if (b.status === 'ACTIVE') return b.token;
+      token = b.token;
+    } else if (r.status === 503 || r.status === 429) {
+      sleep(retryAfter(r));
+    } else {
+      return null;
+    }
+  }
+  while (token !== null && Date.now() < deadline) {
+    const r = http.get(url('/api/queues/status'), authParams(token, p + 'status'));
+    const b = jsonBody(r);
+    if (r.status === 200 && b) {
+      if (b.status === 'ACTIVE') return b.token;
+      if (b.status === 'EXPIRED') return null;
+      token = b.token;
+      sleep(1);
+    } else if (r.status === 503 || r.status === 429) {
+      sleep(retryAfter(r));
+    } else {
+      return null;
+    }
+  }
+  return null;
+}
+
+// The user's token for this VU: setup's if there is one, else its own.
+// data.tokens: entries from setupTokens. Kept per VU in `state`.
+export function vuEntry(data, state, needActive) {
+  if (state.entry && state.entry.token) return state.entry;
+  const list = (data && data.tokens) || [];
+  if (!state.used && list.length > 0 && __VU <= list.length) {
+    state.used = true;
+    state.entry = Object.assign({}, list[__VU - 1]);
+    return state.entry;
+  }
+  const user = state.entry ? state.entry.user : nthUser(__VU - 1);
+  const concert = concertOf(user);
+  let token = null;
+  if (needActive) {
+    token = joinUntilActive(user, concert, 120);
+  } else {
+    const r = http.post(url('/api/queues/token'),
+      JSON.stringify({ concertId: concert, userId: userId(user) }),
+      { headers: JSON_HEADERS, tags: { name: 'join' } });
+    const b = jsonBody(r);
+    token = r.status === 201 && b ? b.token : null;
+  }
+  state.used = true;
+  state.entry = { user, concert, token, status: needActive ? 'ACTIVE' : null };
+  return state.entry;
+}

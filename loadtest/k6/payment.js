@@ -1,0 +1,84 @@
+// payment.js: POST /api/payments of a seat the VU's user holds.
+//
+// setup() gets ACTIVE tokens (one user per VU). Each iteration holds a
+// random seat (up to 5 tries: 409 SEAT_TAKEN is expected) and pays it
+// with an Idempotency-Key. A payment ends the user's turn, so the next
+// iteration joins the queue again and waits to be admitted (polling every
+// second, honouring Retry-After) before holding the next seat.
+// 402 INSUFFICIENT_BALANCE (the opening balance pays a few seats) is an
+// expected outcome; the unpaid hold is then released. Once every seat is
+// sold, holds only get 409 (counted as sold_out).
+//
+//   k6 run loadtest/k6/payment.js
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import { Counter } from 'k6/metrics';
+import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
+
+export const options = rampingOptions({
+  'http_req_duration{name:payment}': ['p(99)<1000'],
+});
+
+http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 402, 409));
+
+const paymentsOk = new Counter('payments_ok');
+const insufficient = new Counter('payments_insufficient_balance');
+const soldOut = new Counter('sold_out');
+
+export function setup() {
+  return { tokens: setupTokens(cfg.vus, true) };
+}
+
+const state = {};
+
+function holdSomething(e) {
+  for (let i = 0; i < 5; i++) {
+    const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
+    const seat = randInt(1, cfg.seats);
+    const r = http.post(url('/api/reservations'),
+      JSON.stringify({ scheduleId: sched, seatNumber: seat }),
+      authParams(e.token, 'hold', JSON_HEADERS));
+    if (r.status === 201) return jsonBody(r);
+    if (r.status === 401) {
+      e.token = null;
+      return null;
+    }
+    if (r.status === 503) {
+      sleep(retryAfter(r));
+    } else if (errorCode(r) === 'HOLD_LIMIT') {
+      return null;
+    }
+  }
+  soldOut.add(1);
+  return null;
+}
+
+export default function (data) {
+  const e = vuEntry(data, state, true);
+  if (!e.token) {
+    sleep(1);
+    return;
+  }
+  const hold = holdSomething(e);
+  if (hold === null) {
+    sleep(1);
+    return;
+  }
+  const res = http.post(url('/api/payments'), JSON.stringify({ reservationId: hold.id }),
+    authParams(e.token, 'payment', Object.assign({ 'Idempotency-Key': idemKey('pay') }, JSON_HEADERS)));
+  const b = jsonBody(res);
+  check(res, {
+    'paid (201) or not enough money (402)': (r) => r.status === 201 || r.status === 402,
+    'the amount is the price': () => res.status !== 201 || (b !== null && b.amount === hold.price),
+  });
+  if (res.status === 201) {
+    paymentsOk.add(1);
+    e.token = null;                 // the turn has ended: join again next time
+  } else if (res.status === 402) {
+    insufficient.add(1);
+    http.del(url(`/api/reservations/${hold.id}`), null, authParams(e.token, 'release'));
+  } else if (res.status === 401) {
+    e.token = null;
+  }
+  sleep(1);
+}

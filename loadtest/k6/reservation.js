@@ -1,0 +1,64 @@
+// reservation.js: POST /api/reservations (hold a seat), then release it.
+//
+// setup() gets ACTIVE tokens (one user per VU). Each iteration holds a
+// random seat of a random schedule of the token's concert. 409 SEAT_TAKEN
+// (someone else holds it) and 409 HOLD_LIMIT are expected outcomes, not
+// errors. A hold that succeeds is released at once (DELETE), so the seats
+// never run out and the run measures holding rather than selling out.
+//
+//   k6 run loadtest/k6/reservation.js
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import { Counter } from 'k6/metrics';
+import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, JSON_HEADERS } from './lib/common.js';
+
+export const options = rampingOptions({
+  'http_req_duration{name:hold}': ['p(99)<1000'],
+});
+
+// 409 SEAT_TAKEN / HOLD_LIMIT are business outcomes: not failures.
+http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 409));
+
+const holdsOk = new Counter('holds_ok');
+const seatTaken = new Counter('holds_seat_taken');
+const holdLimit = new Counter('holds_limit');
+
+export function setup() {
+  return { tokens: setupTokens(cfg.vus, true) };
+}
+
+const state = {};
+
+export default function (data) {
+  const e = vuEntry(data, state, true);
+  if (!e.token) {
+    sleep(1);
+    return;
+  }
+  const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
+  const seat = randInt(1, cfg.seats);
+  const res = http.post(url('/api/reservations'),
+    JSON.stringify({ scheduleId: sched, seatNumber: seat }),
+    authParams(e.token, 'hold', JSON_HEADERS));
+  const b = jsonBody(res);
+  const code = errorCode(res);
+  check(res, {
+    'held (201) or taken (409)': (r) => r.status === 201 || r.status === 409,
+    'a HELD reservation': () => res.status !== 201 || (b !== null && b.status === 'HELD' &&
+      b.scheduleId === sched && b.seatNumber === seat),
+  });
+  if (res.status === 201 && b) {
+    holdsOk.add(1);
+    const rel = http.del(url(`/api/reservations/${b.id}`), null, authParams(e.token, 'release'));
+    check(rel, { 'released (200)': (r) => r.status === 200 });
+  } else if (code === 'SEAT_TAKEN') {
+    seatTaken.add(1);
+  } else if (code === 'HOLD_LIMIT') {
+    holdLimit.add(1);
+  } else if (res.status === 401) {
+    e.token = null;                                  // turn over: join again
+  } else if (res.status === 503) {
+    sleep(retryAfter(res) - 1);
+  }
+  sleep(1);
+}

@@ -1,0 +1,42 @@
+// seats.js: GET /api/concerts/{c}/schedules/{s}/seats with ACTIVE tokens.
+//
+// setup() joins one user per VU and waits until they are admitted (at most
+// MAX_ACTIVE per concert: with more VUs than MAX_ACTIVE x CONCERTS, the
+// rest wait in the queue from their VU, as real users would). Each
+// iteration reads the map of a random schedule of the token's concert.
+//
+//   k6 run loadtest/k6/seats.js
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, retryAfter } from './lib/common.js';
+
+export const options = rampingOptions({
+  'http_req_duration{name:seats}': ['p(99)<1000'],
+});
+
+http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }));
+
+export function setup() {
+  return { tokens: setupTokens(cfg.vus, true) };
+}
+
+const state = {};
+
+export default function (data) {
+  const e = vuEntry(data, state, true);
+  if (!e.token) {
+    sleep(1);
+    return;
+  }
+  const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
+  const res = http.get(url(`/api/concerts/${e.concert}/schedules/${sched}/seats`),
+    authParams(e.token, 'seats'));
+  const b = jsonBody(res);
+  check(res, {
+    'seats 200': (r) => r.status === 200,
+    'every seat': () => b !== null && Array.isArray(b.seats) && b.seats.length === cfg.seats,
+  });
+  if (res.status === 401) e.token = null;          // turn over: join again
+  else if (res.status === 503) sleep(retryAfter(res) - 1);
+  sleep(1);
+}

@@ -1,0 +1,20 @@
+-- balance.lua: GET /api/users/{id}/balance with user tokens.
+-- Data file lines: userId <TAB> token.
+--   wrk ... -s balance.lua URL -- threads=2 data=users.tsv
+local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+dofile(dir .. "lib.lua")
+name = "balance"
+expected = {}
+
+local rows
+
+function init_data(o)
+   rows = read_data(o.data)
+end
+
+function request()
+   local r = rows[(tid + sent * opt.threads) % #rows + 1]
+   sent = sent + 1
+   return wrk.format("GET", "/api/users/" .. r[1] .. "/balance",
+                     { ["Authorization"] = "Bearer " .. r[2] })
+end
