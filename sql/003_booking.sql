@@ -46,14 +46,21 @@ LANGUAGE sql STABLE AS $$
     FROM concerts c WHERE c.id = p_concert
 $$;
 
--- Every seat of a schedule; NULL if the schedule is not the concert's.
-CREATE FUNCTION boxoffice_seats_json(p_concert bigint, p_schedule bigint) RETURNS text
+-- Every seat of a schedule; no row if the schedule is not the concert's.
+-- fresh_ms says how long the answer stays true at most (up to a second):
+-- until the next hold in it expires, so a cache of it never shows an
+-- expired hold as HELD.
+CREATE FUNCTION boxoffice_seats_json(p_concert bigint, p_schedule bigint,
+                                     OUT body text, OUT fresh_ms integer)
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('scheduleId', sc.id, 'seats', COALESCE((
-        SELECT json_agg(json_build_object('number', s.number, 'price', s.price,
-                                          'status', boxoffice_seat_status(s))
-                        ORDER BY s.number)
-        FROM seats s WHERE s.schedule_id = sc.id), '[]'::json))::text
+               SELECT json_agg(json_build_object('number', s.number, 'price', s.price,
+                                                 'status', boxoffice_seat_status(s))
+                               ORDER BY s.number)
+               FROM seats s WHERE s.schedule_id = sc.id), '[]'::json))::text,
+           COALESCE((SELECT floor(extract(epoch FROM min(s.hold_expires_at) - now()) * 1000)
+                     FROM seats s WHERE s.schedule_id = sc.id AND s.status = 'HELD'
+                       AND s.hold_expires_at > now()), 1000)::integer
     FROM schedules sc WHERE sc.id = p_schedule AND sc.concert_id = p_concert
 $$;
 

@@ -232,7 +232,8 @@ h_seats(struct req *r)
 	}
 	len = (size_t)PQgetlength(res, 0, 0);
 	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), len);
-	ttl = atol(PQgetvalue(res, 0, 1));
+	/* A schema without the freshness column is served, never cached. */
+	ttl = PQnfields(res) > 1 && !PQgetisnull(res, 0, 1) ? atol(PQgetvalue(res, 0, 1)) : 0;
 	if (ttl > cfg.seat_cache_ms)
 		ttl = (long)cfg.seat_cache_ms;
 	if (ttl > 0 && cfg.seat_cache_ms > 0 &&

@@ -1402,7 +1402,7 @@ def main(argv=None):
     up.add_argument("--pg-port", type=int, default=15432)
     up.add_argument("--replica-port", type=int, default=15433)
     up.add_argument("--redis-port", type=int, default=16379)
-    up.add_argument("--workers", type=int, default=4)
+    up.add_argument("--workers", type=int, default=16)
     up.add_argument("--max-workers", type=int, default=16,
                     help="processes started; `workers` of them take requests")
     up.add_argument("--nginx-workers", default="1")
