@@ -315,7 +315,7 @@ out:
 /* Which Redis type each queue part has, in the order of queue_parts[]. */
 enum part_type { P_STRING, P_HASH, P_ZSET };
 static const enum part_type part_types[] = { P_STRING, P_HASH, P_ZSET, P_ZSET,
-					     P_ZSET, P_ZSET, P_HASH };
+					     P_ZSET, P_ZSET, P_HASH, P_STRING, P_STRING };
 
 static redisReply *
 rcmd(redisContext *c, const char *fmt, ...)

@@ -18,8 +18,8 @@
  * Sentinel for failover), not as a cluster.
  */
 const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
-				    "admits", "stats", NULL };
-#define NKEYS 9
+				    "admits", "stats", "pause", "tick", NULL };
+#define NKEYS 10
 #define KNOWN_USERS "users:known"
 
 /*
@@ -28,9 +28,14 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
  * and admit_per_second. Every join and poll runs it, so the queue moves
  * without a scheduler and no number of pollers can admit past capacity:
  * scripts run one at a time.
- * Admission work is done at most every ADMIT_TICK_MS per concert (a poll
- * in between only reads), so a crowd of pollers costs Redis little.
- * KEYS: seq num wait seen active admits stats tick known-users.
+ * Admission work is done at most every 50 ms per concert (a poll in
+ * between only reads), so a crowd of pollers costs Redis little, and at
+ * most 1,000 people are admitted in one step, so no step stalls Redis.
+ * Waiters' last polls are kept minus the "pause" credit: when nobody could
+ * poll for half the abandonment time (Redis or the workers down,
+ * maintenance), the credit grows by the pause, which stops every waiter's
+ * clock for it in O(1).
+ * KEYS: seq num wait seen active admits stats pause tick known-users.
  * ARGV: max_active admit_per_second active_ttl_ms abandon_ms user number
  *       verified.
  */
@@ -41,27 +46,25 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "local ttl_ms, abandon_ms, user = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n" \
 "local t = redis.call('TIME')\n" \
 "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+"local credit = tonumber(redis.call('GET', KEYS[8]) or '0')\n" \
 "local function admit(force)\n" \
-"  local last = tonumber(redis.call('GET', KEYS[8]) or '0')\n" \
+"  local last = tonumber(redis.call('GET', KEYS[9]) or '0')\n" \
 "  if not force and now - last < 50 then return end\n" \
-"  redis.call('SET', KEYS[8], now, 'PX', 86400000)\n" \
-"  if now - last > abandon_ms / 2 then\n" \
-"    -- Nobody polled for half the abandonment time: Redis or the workers\n" \
-"    -- were down, or maintenance. Waiters are not to blame: restart their\n" \
-"    -- clocks (once, O(waiting) in this one script).\n" \
-"    local all = redis.call('ZRANGE', seen, 0, -1)\n" \
-"    for _, u in ipairs(all) do redis.call('ZADD', seen, now, u) end\n" \
+"  redis.call('SET', KEYS[9], now)\n" \
+"  if last > 0 and now - last > abandon_ms / 2 then\n" \
+"    credit = credit + now - last\n" \
+"    redis.call('SET', KEYS[8], credit)\n" \
 "  end\n" \
 "  local n = redis.call('ZREMRANGEBYSCORE', active, '-inf', now)\n" \
 "  if n > 0 then redis.call('HINCRBY', stats, 'expired', n) end\n" \
-"  local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - abandon_ms, 'LIMIT', 0, 500)\n" \
+"  local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - credit - abandon_ms, 'LIMIT', 0, 500)\n" \
 "  for _, u in ipairs(gone) do\n" \
 "    redis.call('ZREM', wait, u); redis.call('ZREM', seen, u); redis.call('HDEL', num, u)\n" \
 "  end\n" \
 "  if #gone > 0 then redis.call('HINCRBY', stats, 'abandoned', #gone) end\n" \
 "  redis.call('ZREMRANGEBYSCORE', admits, '-inf', now - 60000)\n" \
 "  local k = math.min(max_active - redis.call('ZCARD', active),\n" \
-"                    per_sec - redis.call('ZCOUNT', admits, now - 999, '+inf'))\n" \
+"                    per_sec - redis.call('ZCOUNT', admits, now - 999, '+inf'), 1000)\n" \
 "  if k <= 0 then return end\n" \
 "  local nxt = redis.call('ZPOPMIN', wait, k)\n" \
 "  for i = 1, #nxt, 2 do\n" \
@@ -76,7 +79,7 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "  if a and tonumber(a) > now then return {n, 'ACTIVE', 0, tonumber(a), now, 0, 0} end\n" \
 "  local r = redis.call('ZRANK', wait, user)\n" \
 "  if not r then return {n, 'EXPIRED', 0, 0, now, 0, 0} end\n" \
-"  redis.call('ZADD', seen, now, user)\n" \
+"  redis.call('ZADD', seen, now - credit, user)\n" \
 "  -- admissions over the last minute, for the estimated wait\n" \
 "  local cnt = redis.call('ZCARD', admits)\n" \
 "  local first = redis.call('ZRANGE', admits, 0, 0, 'WITHSCORES')\n" \
@@ -92,8 +95,8 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
  * which remembers them in the known-users set.
  */
 static struct cache_script join_script = { "join", LUA_PROLOGUE
-"if ARGV[7] == '1' then redis.call('SADD', KEYS[9], user)\n"
-"elseif redis.call('SISMEMBER', KEYS[9], user) == 0 then return {'UNKNOWN'} end\n"
+"if ARGV[7] == '1' then redis.call('SADD', KEYS[10], user)\n"
+"elseif redis.call('SISMEMBER', KEYS[10], user) == 0 then return {'UNKNOWN'} end\n"
 "local n = redis.call('HGET', num, user)\n"
 "local fresh = 0\n"
 "local a = redis.call('ZSCORE', active, user)\n"
@@ -110,7 +113,7 @@ static struct cache_script join_script = { "join", LUA_PROLOGUE
 "  n = redis.call('INCR', KEYS[1])\n"
 "  redis.call('HSET', num, user, n)\n"
 "  redis.call('ZADD', wait, n, user)\n"
-"  redis.call('ZADD', seen, now, user)\n"
+"  redis.call('ZADD', seen, now - credit, user)\n"
 "  redis.call('HINCRBY', stats, 'joined', 1)\n"
 "  fresh = 1\n"
 "  -- admit at once if there is room; otherwise the next tick will\n"
@@ -197,12 +200,10 @@ run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
 	int i, argc = 0, rc = -1;
 	double rate;
 
-	for (i = 0; i < NKEYS - 2; i++) {
+	for (i = 0; i < NKEYS - 1; i++) {
 		queue_key(keys[i], sizeof(keys[i]), concert, queue_parts[i]);
 		argv[argc++] = keys[i];
 	}
-	queue_key(keys[i], sizeof(keys[i]), concert, "tick");
-	argv[argc++] = keys[i];
 	argv[argc++] = KNOWN_USERS;
 	snprintf(args[0], sizeof(args[0]), "%lld", (long long)cfg.max_active);
 	snprintf(args[1], sizeof(args[1]), "%lld", (long long)cfg.admit_per_second);

@@ -30,9 +30,9 @@ import unittest
 
 from harness import SEED, StackTest, stackmod, user_uuid
 
-PARTS = ("seq", "num", "wait", "seen", "active", "admits", "stats")
+PARTS = ("seq", "num", "wait", "seen", "active", "admits", "stats", "pause", "tick")
 # plus the admission throttle's clock, which a dump leaves out
-RESET_PARTS = PARTS + ("tick",)
+RESET_PARTS = PARTS
 
 # Users 1..1000 exist in every test stack; the 10,000-join test adds more.
 # Small tests use their own ranges so that they never share a user.
@@ -203,7 +203,7 @@ class QueueTest(StackTest):
             r("MULTI")
             for p in parts:
                 k = qkey(concert, p)
-                if p == "seq":
+                if p in ("seq", "pause", "tick"):
                     r("GET", k)
                 elif p in ("num", "stats"):
                     r("HGETALL", k)
@@ -215,7 +215,7 @@ class QueueTest(StackTest):
         out = {}
         for p, v in zip(parts, res):
             out[p] = dict(pairs(v)) if p in ("num", "stats") else (
-                v if p == "seq" else pairs(v))
+                v if p in ("seq", "pause", "tick") else pairs(v))
         return out
 
     # --------------------------------------------------------- settings
