@@ -50,7 +50,6 @@ import ctypes
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -152,7 +151,7 @@ def _die_with_parent():
         pass
 
 
-class Monitoring:
+class Monitoring(stackmod.Managed):
     """Prometheus and the exporters for one stack, in one directory.
 
     Monitoring(dir, targets...).start() brings them up; stop() stops them
@@ -413,19 +412,6 @@ class Monitoring:
                     pass
         if os.path.isdir(self.dir):
             self.save_state()
-
-    def destroy(self):
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     # -------------------------------------------------------------- API
     def api(self, path, params=None, timeout=10):

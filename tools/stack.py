@@ -323,7 +323,26 @@ def _cmdline(pid):
 
 # -------------------------------------------------------------------- stack
 
-class Stack:
+class Managed:
+    """What a set of servers in one directory has in common: start() and
+    stop() (defined by the subclass), destroy(), and use with `with`."""
+
+    def destroy(self):
+        """stop() and remove the directory."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class Stack(Managed):
     """A local boxoffice stack in one directory.
 
     Stack(dir, ...).start() brings everything up; stop() brings it all down
@@ -1251,20 +1270,6 @@ class Stack:
             if needle in _cmdline(pid) + " " and alive(pid):
                 out.append(pid)
         return out
-
-    def destroy(self):
-        """stop() and remove the directory."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     # ----------------------------------------------------------- reports
     def log_files(self):

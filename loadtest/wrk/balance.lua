@@ -13,8 +13,7 @@ function init_data(o)
 end
 
 function request()
-   local r = rows[(tid + sent * opt.threads) % #rows + 1]
-   sent = sent + 1
+   local r = cycle(rows)
    return wrk.format("GET", "/api/users/" .. r[1] .. "/balance",
                      { ["Authorization"] = "Bearer " .. r[2] })
 end

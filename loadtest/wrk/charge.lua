@@ -16,8 +16,7 @@ end
 
 function request()
    -- Users are reused (each charge has its own key): no wrap counting.
-   local r = rows[(tid + sent * opt.threads) % #rows + 1]
-   sent = sent + 1
+   local r = cycle(rows)
    return wrk.format("POST", "/api/users/" .. r[1] .. "/balance/charge",
                      { ["Authorization"] = "Bearer " .. r[2],
                        ["Content-Type"] = "application/json",

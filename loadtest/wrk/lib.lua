@@ -69,6 +69,14 @@ function pick(rows, i)
    return rows[k + 1]
 end
 
+-- The next entry of this thread for data that may be reused as often as
+-- needed (tokens for reads and charges): no wraps counted.
+function cycle(rows)
+   local r = rows[(tid + sent * opt.threads) % #rows + 1]
+   sent = sent + 1
+   return r
+end
+
 function init(args)
    for _, a in ipairs(args) do
       local k, v = string.match(a, "^([%w_]+)=(.*)$")

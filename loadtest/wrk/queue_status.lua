@@ -14,7 +14,6 @@ end
 
 function request()
    -- Tokens are reused (polling is what clients repeat): no wrap counting.
-   local r = rows[(tid + sent * opt.threads) % #rows + 1]
-   sent = sent + 1
+   local r = cycle(rows)
    return wrk.format("GET", "/api/queues/status", { ["Authorization"] = "Bearer " .. r[1] })
 end
