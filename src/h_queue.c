@@ -8,7 +8,6 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
-#include "lcache.h"
 #include "metrics.h"
 #include "queue.h"
 #include "token.h"
@@ -17,13 +16,20 @@
 /* Seconds a WAITING token stays usable; the place itself lives in Redis. */
 #define WAITING_TOKEN_S 86400
 
-/* Sign the token for place p and add the fields every queue answer has. */
+/*
+ * Answer status with the place p of user in concert's queue: a token
+ * signed for it and the fields every queue answer has; rejoined is "" or
+ * the join's ,"rejoined":true|false. Returns 0, or -1 with an error set.
+ * The token's characters are base64url, digits, dots and hyphens, so
+ * nothing in the answer needs escaping.
+ */
 static int
-place_json(struct req *r, const char *user, int64_t concert,
-	   const struct queue_place *p, struct json_object *o)
+place_reply(struct req *r, int status, const char *user, int64_t concert,
+	    const struct queue_place *p, const char *rejoined)
 {
 	struct token t;
-	char buf[TOKEN_MAX], when[32];
+	char tok[TOKEN_MAX], eta[24], until[40], body[TOKEN_MAX + 384];
+	int n;
 
 	memset(&t, 0, sizeof(t));
 	t.kind = p->status == Q_ACTIVE ? TOKEN_ACTIVE : TOKEN_WAITING;
@@ -32,23 +38,27 @@ place_json(struct req *r, const char *user, int64_t concert,
 	t.number = p->number;
 	t.iat = p->now_ms / 1000;
 	t.exp = p->status == Q_ACTIVE ? p->active_until_ms / 1000 : t.iat + WAITING_TOKEN_S;
-	if (token_sign(&t, buf, sizeof(buf)) == 0) {
-		json_object_put(o);
+	if (token_sign(&t, tok, sizeof(tok)) == 0)
 		return http_error(r, 503, "UNAVAILABLE", "tokens cannot be signed now");
-	}
-	json_object_object_add(o, "token", json_object_new_string(buf));
-	json_object_object_add(o, "queueNumber", json_object_new_int64(p->number));
-	json_object_object_add(o, "concertId", json_object_new_int64(concert));
-	json_object_object_add(o, "status", json_object_new_string(
-		p->status == Q_ACTIVE ? "ACTIVE" : p->status == Q_WAITING ? "WAITING" : "EXPIRED"));
-	json_object_object_add(o, "position", json_object_new_int64(p->position));
-	json_object_object_add(o, "etaSeconds",
-			       p->eta_s < 0 ? NULL : json_object_new_int64(p->eta_s));
+	if (p->eta_s < 0)
+		strcpy(eta, "null");
+	else
+		snprintf(eta, sizeof(eta), "%lld", (long long)p->eta_s);
 	if (p->status == Q_ACTIVE) {
-		util_iso_time(p->active_until_ms, when, sizeof(when));
-		json_object_object_add(o, "activeUntil", json_object_new_string(when));
+		until[0] = '"';
+		util_iso_time(p->active_until_ms, until + 1, sizeof(until) - 2);
+		strcat(until, "\"");
 	} else
-		json_object_object_add(o, "activeUntil", NULL);
+		strcpy(until, "null");
+	n = snprintf(body, sizeof(body),
+		     "{\"token\":\"%s\",\"queueNumber\":%lld,\"concertId\":%lld,"
+		     "\"status\":\"%s\",\"position\":%lld,\"etaSeconds\":%s,"
+		     "\"activeUntil\":%s%s}", tok, (long long)p->number, (long long)concert,
+		     p->status == Q_ACTIVE ? "ACTIVE" : p->status == Q_WAITING ? "WAITING" :
+		     "EXPIRED", (long long)p->position, eta, until, rejoined);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return http_error(r, 500, "INTERNAL", "the answer does not fit");
+	http_reply_raw(r, status, body, (size_t)n);
 	return 0;
 }
 
@@ -61,27 +71,22 @@ queue_down(struct req *r)
 }
 
 /*
- * A concert's sale state: 't' on sale, 'f' not, 'n' no such concert, or
- * 0 when the database cannot say. Kept in the worker's micro-cache.
+ * A concert's sale state from the database: 't' on sale, 'f' not, 'n' no
+ * such concert, or 0 when the database cannot say. Redis keeps it for the
+ * queue script (see queue_join()).
  */
 static char
 concert_state(int64_t concert)
 {
-	char id[24], key[32], st = 0;
-	const char *params[1] = { id }, *hit;
+	char id[24], st = 0;
+	const char *params[1] = { id };
 	enum db_target from;
 	PGresult *res;
-	size_t len;
 
 	util_i64(id, sizeof(id), concert);
-	snprintf(key, sizeof(key), "sale:%s", id);
-	if ((hit = lcache_get(key, &len)) != NULL)
-		return hit[0];
 	res = db_read(ST_CONCERT_ON_SALE, params, &from);
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
 		st = PQntuples(res) == 0 ? 'n' : PQgetvalue(res, 0, 0)[0];
-		lcache_put(key, &st, 1, (long)cfg.micro_cache_ms);
-	}
 	if (res != NULL)
 		PQclear(res);
 	return st;
@@ -103,43 +108,51 @@ user_exists(const char *user)
 	return rc;
 }
 
+/*
+ * Join: one queue script in the common case. Redis may first ask for the
+ * concert's sale state or to confirm a user it has not seen; each costs
+ * one database read and one more script run.
+ */
 int
 h_queue_join(struct req *r)
 {
 	struct queue_place p;
-	struct json_object *o = NULL;
-	int fresh, known;
+	enum queue_join rc;
+	int known, verified = 0, round;
+	char sale = 0;
 
-	switch (concert_state(r->f.concert_id)) {
-	case 't':
-		break;
-	case 'f':
+	for (round = 0; round < 3; round++) {
+		rc = queue_join(r->f.concert_id, r->f.user_id, verified, sale, &p);
+		if (rc == QJ_SALE_UNKNOWN && sale == 0) {
+			if ((sale = concert_state(r->f.concert_id)) == 0)
+				return http_error(r, 503, "UNAVAILABLE",
+						  "the database is unavailable");
+		} else if (rc == QJ_USER_UNKNOWN && !verified) {
+			if ((known = user_exists(r->f.user_id)) < 0)
+				return http_error(r, 503, "UNAVAILABLE",
+						  "the database is unavailable");
+			if (known == 0)
+				return http_error(r, 404, "USER_NOT_FOUND", "no such user");
+			verified = 1;
+		} else
+			break;
+	}
+	switch (rc) {
+	case QJ_NEW:
+		metrics_add(M_QUEUE_JOINS, 1);
+		/* The same place again answers like the first time; rejoined tells. */
+		return place_reply(r, 201, r->f.user_id, r->f.concert_id, &p,
+				   ",\"rejoined\":false");
+	case QJ_AGAIN:
+		return place_reply(r, 201, r->f.user_id, r->f.concert_id, &p,
+				   ",\"rejoined\":true");
+	case QJ_NOT_ON_SALE:
 		return http_error(r, 409, "NOT_ON_SALE", "this concert is not on sale");
-	case 'n':
+	case QJ_NO_CONCERT:
 		return http_error(r, 404, "CONCERT_NOT_FOUND", "no such concert");
 	default:
-		return http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
-	}
-	fresh = queue_join(r->f.concert_id, r->f.user_id, 0, &p);
-	if (fresh == -2) {
-		/* First sight of this user in Redis: confirm them once. */
-		if ((known = user_exists(r->f.user_id)) < 0)
-			return http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
-		if (known == 0)
-			return http_error(r, 404, "USER_NOT_FOUND", "no such user");
-		fresh = queue_join(r->f.concert_id, r->f.user_id, 1, &p);
-	}
-	if (fresh < 0)
 		return queue_down(r);
-	if (fresh)
-		metrics_add(M_QUEUE_JOINS, 1);
-	o = json_object_new_object();
-	if (place_json(r, r->f.user_id, r->f.concert_id, &p, o) != 0)
-		return -1;
-	/* The same place again answers like the first time; rejoined tells. */
-	json_object_object_add(o, "rejoined", json_object_new_boolean(!fresh));
-	http_reply(r, 201, o);
-	return 0;
+	}
 }
 
 /*
@@ -185,8 +198,8 @@ h_queue_status(struct req *r)
 	if (queue_poll(t.concert, t.user, t.number, &p) != 0)
 		return queue_down(r);
 
-	o = json_object_new_object();
 	if (p.status == Q_EXPIRED) {
+		o = json_object_new_object();
 		json_object_object_add(o, "status", json_object_new_string("EXPIRED"));
 		json_object_object_add(o, "queueNumber", json_object_new_int64(t.number));
 		json_object_object_add(o, "concertId", json_object_new_int64(t.concert));
@@ -197,8 +210,5 @@ h_queue_status(struct req *r)
 		return 0;
 	}
 	/* ACTIVE answers carry the signed ACTIVE token that booking needs. */
-	if (place_json(r, t.user, t.concert, &p, o) != 0)
-		return -1;
-	http_reply(r, 200, o);
-	return 0;
+	return place_reply(r, 200, t.user, t.concert, &p, "");
 }

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "token.h"
 
 /*
@@ -19,13 +20,14 @@
  */
 const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 				    "admits", "stats", "pause", "tick", NULL };
-#define NKEYS 10
+#define NKEYS 11
 #define KNOWN_USERS "users:known"
 
 /*
- * Shared prologue: clock, expiry of ACTIVE turns, abandonment of waiters
- * who stopped polling, then admission in queue order within max_active
- * and admit_per_second. Every join and poll runs it, so the queue moves
+ * Shared prologue: clock, and admit(): expiry of ACTIVE turns, abandonment
+ * of waiters who stopped polling, then admission in queue order within
+ * max_active and admit_per_second. Every join and poll runs admit(), so
+ * the queue moves
  * without a scheduler and no number of pollers can admit past capacity:
  * scripts run one at a time.
  * Admission work is done at most every 50 ms per concert (a poll in
@@ -35,9 +37,9 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
  * poll for half the abandonment time (Redis or the workers down,
  * maintenance), the credit grows by the pause, which stops every waiter's
  * clock for it in O(1).
- * KEYS: seq num wait seen active admits stats pause tick known-users.
+ * KEYS: seq num wait seen active admits stats pause tick known-users sale.
  * ARGV: max_active admit_per_second active_ttl_ms abandon_ms user number
- *       verified.
+ *       verified sale sale_ttl_ms use_cached_sale.
  */
 #define LUA_PROLOGUE \
 "local num, wait, seen, active, admits, stats =\n" \
@@ -74,11 +76,8 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "  end\n" \
 "  if #nxt > 0 then redis.call('HINCRBY', stats, 'admitted', #nxt / 2) end\n" \
 "end\n" \
-"local function place(n)\n" \
-"  local a = redis.call('ZSCORE', active, user)\n" \
-"  if a and tonumber(a) > now then return {n, 'ACTIVE', 0, tonumber(a), now, 0, 0} end\n" \
-"  local r = redis.call('ZRANK', wait, user)\n" \
-"  if not r then return {n, 'EXPIRED', 0, 0, now, 0, 0} end\n" \
+"-- a waiter r places from the front: this counts as their poll\n" \
+"local function waiting(n, r)\n" \
 "  redis.call('ZADD', seen, now - credit, user)\n" \
 "  -- admissions over the last minute, for the estimated wait\n" \
 "  local cnt = redis.call('ZCARD', admits)\n" \
@@ -87,54 +86,83 @@ const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
 "  if #first > 0 then span = now - tonumber(first[2]) end\n" \
 "  return {n, 'WAITING', r, 0, now, cnt, span}\n" \
 "end\n" \
-"admit(false)\n"
+"local function place(n)\n" \
+"  local a = redis.call('ZSCORE', active, user)\n" \
+"  if a and tonumber(a) > now then return {n, 'ACTIVE', 0, tonumber(a), now, 0, 0} end\n" \
+"  local r = redis.call('ZRANK', wait, user)\n" \
+"  if not r then return {n, 'EXPIRED', 0, 0, now, 0, 0} end\n" \
+"  return waiting(n, r)\n" \
+"end\n"
 
 /*
- * Join: a user Redis has not seen before is first confirmed in the
- * database by the caller (reply {'UNKNOWN'}), then joined with verified=1,
- * which remembers them in the known-users set.
+ * Join. The concert's sale state is cached next to its queue (KEYS[11],
+ * not part of the queue itself): on a miss the caller reads it from the
+ * database and calls again with it (ARGV[8]), which stores it for ARGV[9]
+ * ms; ARGV[10] '1' lets a cached state answer. A user Redis has not seen
+ * before is first confirmed in the database by the caller, then joined
+ * with verified=1, which remembers them in the known-users set.
+ * Replies: {'SALE'} (state unknown), {'SALE', state, cached} (not on sale
+ * or no such concert), {'UNKNOWN', cached}, or the place followed by fresh
+ * (1: a new number) and cached (1: the sale state came from Redis).
  */
 static struct cache_script join_script = { "join", LUA_PROLOGUE
+"local sale, cached = ARGV[8], 0\n"
+"if sale == '' then\n"
+"  if ARGV[10] == '1' then sale = redis.call('GET', KEYS[11]) end\n"
+"  if not sale then return {'SALE'} end\n"
+"  cached = 1\n"
+"elseif tonumber(ARGV[9]) > 0 then\n"
+"  redis.call('SET', KEYS[11], sale, 'PX', ARGV[9])\n"
+"end\n"
+"if sale ~= 't' then return {'SALE', sale, cached} end\n"
 "if ARGV[7] == '1' then redis.call('SADD', KEYS[10], user)\n"
-"elseif redis.call('SISMEMBER', KEYS[10], user) == 0 then return {'UNKNOWN'} end\n"
+"elseif redis.call('SISMEMBER', KEYS[10], user) == 0 then return {'UNKNOWN', cached} end\n"
+"admit(false)\n"
+"local p\n"
 "local n = redis.call('HGET', num, user)\n"
-"local fresh = 0\n"
-"local a = redis.call('ZSCORE', active, user)\n"
-"if a and tonumber(a) <= now then\n"
-"  -- a turn that has run out, not yet tidied by admit(): it is over\n"
-"  redis.call('ZREM', active, user)\n"
-"  redis.call('HINCRBY', stats, 'expired', 1)\n"
-"  a = false\n"
+"if n then\n"
+"  n = tonumber(n)\n"
+"  local a = redis.call('ZSCORE', active, user)\n"
+"  if a and tonumber(a) > now then\n"
+"    p = {n, 'ACTIVE', 0, tonumber(a), now, 0, 0}\n"
+"  elseif a then\n"
+"    -- a turn that has run out, not yet tidied by admit(): it is over\n"
+"    redis.call('ZREM', active, user)\n"
+"    redis.call('HINCRBY', stats, 'expired', 1)\n"
+"  else\n"
+"    local r = redis.call('ZRANK', wait, user)\n"
+"    if r then p = waiting(n, r) end\n"
+"  end\n"
+"  if p then p[8] = 0; p[9] = cached; return p end\n"
 "end\n"
-"if n and not a and not redis.call('ZSCORE', wait, user) then\n"
-"  n = false\n"
-"end\n"
-"if not n then\n"
-"  n = redis.call('INCR', KEYS[1])\n"
-"  redis.call('HSET', num, user, n)\n"
+"-- a new place, at the back of the queue\n"
+"n = redis.call('INCR', KEYS[1])\n"
+"redis.call('HSET', num, user, n)\n"
+"redis.call('HINCRBY', stats, 'joined', 1)\n"
+"local room = redis.call('ZCARD', active) < max_active\n"
+"if room and redis.call('EXISTS', wait) == 0\n"
+"   and redis.call('ZCOUNT', admits, now - 999, '+inf') < per_sec then\n"
+"  -- nobody waiting and room: straight in, same effect as admit()\n"
+"  redis.call('ZADD', active, now + ttl_ms, user)\n"
+"  redis.call('ZADD', admits, now, n)\n"
+"  redis.call('HINCRBY', stats, 'admitted', 1)\n"
+"  p = {n, 'ACTIVE', 0, now + ttl_ms, now, 0, 0}\n"
+"else\n"
 "  redis.call('ZADD', wait, n, user)\n"
-"  redis.call('ZADD', seen, now - credit, user)\n"
-"  redis.call('HINCRBY', stats, 'joined', 1)\n"
-"  fresh = 1\n"
-"  -- admit at once if there is room; otherwise the next tick will\n"
-"  if redis.call('ZCARD', active) < max_active then\n"
-"    if redis.call('ZCARD', wait) == 1\n"
-"       and redis.call('ZCOUNT', admits, now - 999, '+inf') < per_sec then\n"
-"      -- nobody ahead: the short way, same effect as admit()\n"
-"      redis.call('ZREM', wait, user); redis.call('ZREM', seen, user)\n"
-"      redis.call('ZADD', active, now + ttl_ms, user)\n"
-"      redis.call('ZADD', admits, now, n)\n"
-"      redis.call('HINCRBY', stats, 'admitted', 1)\n"
-"    else\n"
-"      admit(true)\n"
-"    end\n"
+"  if room then\n"
+"    -- others wait too: admission in order, which may reach this one\n"
+"    admit(true)\n"
+"    p = place(n)\n"
+"  else\n"
+"    -- the newest number is the last in the queue\n"
+"    p = waiting(n, redis.call('ZCARD', wait) - 1)\n"
 "  end\n"
 "end\n"
-"local p = place(tonumber(n))\n"
-"p[8] = fresh\n"
+"p[8] = 1; p[9] = cached\n"
 "return p\n", "" };
 
 static struct cache_script poll_script = { "poll", LUA_PROLOGUE
+"admit(false)\n"
 "local n = redis.call('HGET', num, user)\n"
 "if not n or tonumber(n) ~= tonumber(ARGV[6]) then\n"
 "  return {tonumber(ARGV[6]), 'EXPIRED', 0, 0, now, 0, 0}\n"
@@ -189,47 +217,72 @@ queue_key(char *buf, size_t len, int64_t concert, const char *what)
 	return snprintf(buf, len, "q:{%lld}:%s", (long long)concert, what);
 }
 
-/* Run script for (concert, user[, number]) and decode the place. */
-static int
+/*
+ * Run script for (concert, user[, number]) and decode its reply. sale is
+ * the sale state to store ('t', 'f' or 'n'), or 0. Returns a join result;
+ * for the poll, QJ_AGAIN means a place was read.
+ */
+static enum queue_join
 run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
-    int verified, struct queue_place *p, int *fresh)
+    int verified, char sale, struct queue_place *p)
 {
-	char keys[NKEYS][48], args[6][24];
-	const char *argv[NKEYS + 7];
+	char keys[NKEYS][48], args[7][24], state[2] = { sale, '\0' };
+	const char *argv[NKEYS + 10];
 	redisReply *rep = NULL, **e;
-	int i, argc = 0, rc = -1;
+	enum queue_join rc = QJ_DOWN;
+	int i, argc = 0, cached = 0;
 	double rate;
 
-	for (i = 0; i < NKEYS - 1; i++) {
+	for (i = 0; i < NKEYS - 2; i++) {
 		queue_key(keys[i], sizeof(keys[i]), concert, queue_parts[i]);
 		argv[argc++] = keys[i];
 	}
 	argv[argc++] = KNOWN_USERS;
+	queue_key(keys[NKEYS - 1], sizeof(keys[NKEYS - 1]), concert, "sale");
+	argv[argc++] = keys[NKEYS - 1];
 	snprintf(args[0], sizeof(args[0]), "%lld", (long long)cfg.max_active);
 	snprintf(args[1], sizeof(args[1]), "%lld", (long long)cfg.admit_per_second);
 	snprintf(args[2], sizeof(args[2]), "%lld", (long long)cfg.active_ttl * 1000);
 	snprintf(args[3], sizeof(args[3]), "%lld", (long long)cfg.abandon_after * 1000);
 	snprintf(args[4], sizeof(args[4]), "%lld", (long long)number);
+	/* The sale state is a read-cache entry: it obeys the cache lever. */
+	snprintf(args[5], sizeof(args[5]), "%lld",
+		 cfg.cache == CACHE_OFF ? 0LL : (long long)cfg.cache_ttl_ms);
 	for (i = 0; i < 4; i++)
 		argv[argc++] = args[i];
 	argv[argc++] = user;
 	argv[argc++] = args[4];
 	argv[argc++] = verified ? "1" : "0";
+	argv[argc++] = state;
+	argv[argc++] = args[5];
+	argv[argc++] = cfg.cache == CACHE_ON ? "1" : "0";
 
 	rep = cache_eval(s, NKEYS, argc, argv, NULL);
 	if (rep == NULL)
 		goto out;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
-		rc = -2;	/* {'UNKNOWN'}: the caller checks the database */
-		goto out;
-	}
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 7) {
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
 		log_msg("queue script %s: unexpected reply%s%s", s->name,
 			rep->type == REDIS_REPLY_ERROR ? ": " : "",
 			rep->type == REDIS_REPLY_ERROR ? rep->str : "");
 		goto out;
 	}
 	e = rep->element;
+	if (e[0]->type == REDIS_REPLY_STRING) {
+		if (strcmp(e[0]->str, "UNKNOWN") == 0) {
+			cached = rep->elements > 1 && e[1]->integer;
+			rc = QJ_USER_UNKNOWN;
+		} else if (rep->elements < 3) {
+			rc = QJ_SALE_UNKNOWN;
+		} else {
+			cached = (int)e[2]->integer;
+			rc = e[1]->str[0] == 'f' ? QJ_NOT_ON_SALE : QJ_NO_CONCERT;
+		}
+		goto counted;
+	}
+	if (rep->elements < 7) {
+		log_msg("queue script %s: unexpected reply", s->name);
+		goto out;
+	}
 	memset(p, 0, sizeof(*p));
 	p->number = e[0]->integer;
 	p->status = strcmp(e[1]->str, "ACTIVE") == 0 ? Q_ACTIVE :
@@ -247,29 +300,29 @@ run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
 		p->eta_s = -1;
 	else
 		p->eta_s = (int64_t)((double)(p->position + 1) / rate + 0.999);
-	if (fresh != NULL)
-		*fresh = rep->elements > 7 ? (int)e[7]->integer : 0;
-	rc = 0;
+	rc = rep->elements > 7 && e[7]->integer ? QJ_NEW : QJ_AGAIN;
+	cached = rep->elements > 8 && e[8]->integer;
+counted:
+	/* Only the join consults the sale state. */
+	if (s == &join_script && sale == 0 && cfg.cache == CACHE_ON)
+		metrics_add(cached ? M_CACHE_HITS : M_CACHE_MISSES, 1);
 out:
 	if (rep != NULL)
 		freeReplyObject(rep);
 	return rc;
 }
 
-int
-queue_join(int64_t concert, const char *user, int verified, struct queue_place *p)
+enum queue_join
+queue_join(int64_t concert, const char *user, int verified, char sale,
+	   struct queue_place *p)
 {
-	int fresh = 0, rc;
-
-	if ((rc = run(&join_script, concert, user, 0, verified, p, &fresh)) != 0)
-		return rc;
-	return fresh;
+	return run(&join_script, concert, user, 0, verified, sale, p);
 }
 
 int
 queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p)
 {
-	return run(&poll_script, concert, user, number, 1, p, NULL);
+	return run(&poll_script, concert, user, number, 1, 0, p) == QJ_AGAIN ? 0 : -1;
 }
 
 int

@@ -21,13 +21,28 @@ struct queue_place {
 	int64_t eta_s;			/* estimated wait, -1 if unknown */
 };
 
+/* What a join found. */
+enum queue_join {
+	QJ_NEW,			/* a new place */
+	QJ_AGAIN,		/* the user's existing place */
+	QJ_DOWN,		/* Redis is unusable */
+	QJ_USER_UNKNOWN,	/* Redis does not know the user yet */
+	QJ_SALE_UNKNOWN,	/* Redis does not know the concert's sale state */
+	QJ_NOT_ON_SALE,
+	QJ_NO_CONCERT
+};
+
 /*
  * Join concert's queue (or find the user's live place). Admission runs in
- * the same script. Returns 1 for a new place, 0 for the existing one, -1
- * when Redis is unusable, -2 when Redis does not know the user yet: the
- * caller checks the user in the database and calls again with verified.
+ * the same script. On QJ_USER_UNKNOWN the caller checks the user in the
+ * database and calls again with verified; on QJ_SALE_UNKNOWN it reads the
+ * concert's sale state ('t' on sale, 'f' not, 'n' no such concert) and
+ * calls again with it as sale, which Redis then keeps for the read
+ * cache's lifetime. sale 0: use the state Redis has. *p is set for
+ * QJ_NEW and QJ_AGAIN only.
  */
-int queue_join(int64_t concert, const char *user, int verified, struct queue_place *p);
+enum queue_join queue_join(int64_t concert, const char *user, int verified, char sale,
+			   struct queue_place *p);
 
 /* The place of token number for user; also counts as a poll. 0 or -1. */
 int queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p);
