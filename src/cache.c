@@ -66,6 +66,14 @@ closed_while_idle(void)
 }
 
 /* Connected context, or NULL when Redis must not be called now. */
+redisContext *
+cache_connect(struct timeval tv)
+{
+	if (cfg.redis_host[0] == '/')
+		return redisConnectUnixWithTimeout(cfg.redis_host, tv);
+	return redisConnectWithTimeout(cfg.redis_host, (int)cfg.redis_port, tv);
+}
+
 static redisContext *
 conn(void)
 {
@@ -83,7 +91,7 @@ conn(void)
 		return NULL;
 	tv.tv_sec = cfg.redis_timeout_ms / 1000;
 	tv.tv_usec = (cfg.redis_timeout_ms % 1000) * 1000;
-	ctx = redisConnectWithTimeout(cfg.redis_host, (int)cfg.redis_port, tv);
+	ctx = cache_connect(tv);
 	if (ctx == NULL || ctx->err) {
 		if (ctx == NULL)
 			metrics_add(M_REDIS_ERRORS, 1);

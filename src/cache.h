@@ -7,6 +7,13 @@
 #include <stddef.h>
 
 /*
+ * A new connection to the configured Redis: TCP, or the Unix socket when
+ * redis.host is a path (it starts with '/'). NULL when out of memory; the
+ * caller checks ->err and owns the context (redisFree()).
+ */
+redisContext *cache_connect(struct timeval tv);
+
+/*
  * Send one command (argv form). Returns the reply, which the caller frees
  * with freeReplyObject() (it may be a REDIS_REPLY_ERROR), or NULL when
  * Redis is down, timed out, or the breaker is open: then no time was

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "config.h"
 #include "queue.h"
 #include "token.h"
@@ -57,7 +58,7 @@ static redisContext *
 rd(void)
 {
 	struct timeval tv = { 2, 0 };
-	redisContext *c = redisConnectWithTimeout(cfg.redis_host, (int)cfg.redis_port, tv);
+	redisContext *c = cache_connect(tv);
 
 	if (c == NULL || c->err) {
 		fprintf(stderr, "boxofficectl: redis: %s\n", c ? c->errstr : "out of memory");

@@ -429,9 +429,15 @@ class Stack(Managed):
     def base_url(self):
         return "http://127.0.0.1:%d" % self.ports["http"]
 
-    def dsn(self, which="primary", user=APP_ROLE, db=APP_DB):
-        return ("host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=2"
-                % (self.ports[which], db, user))
+    def dsn(self, which="primary", user=APP_ROLE, db=APP_DB, socket=False):
+        """libpq DSN of a server: TCP on 127.0.0.1, or its Unix socket
+        (what the workers use, as on a single-machine deployment)."""
+        return ("host=%s port=%d dbname=%s user=%s connect_timeout=2"
+                % (self.pg_dir if socket else "127.0.0.1", self.ports[which], db, user))
+
+    @property
+    def redis_socket(self):
+        return self.path("redis", "redis.sock")
 
     # ------------------------------------------------------------ state
     def save_state(self):
@@ -578,9 +584,10 @@ class Stack(Managed):
     # ----------------------------------------------------------- config
     def config_values(self):
         vals = {
-            ("database", "primary_dsn"): self.dsn("primary"),
-            ("database", "replica_dsn"): self.dsn("replica") if self.with_replica else None,
-            ("redis", "host"): "127.0.0.1",
+            ("database", "primary_dsn"): self.dsn("primary", socket=True),
+            ("database", "replica_dsn"): (self.dsn("replica", socket=True)
+                                          if self.with_replica else None),
+            ("redis", "host"): self.redis_socket,
             ("redis", "port"): str(self.ports["redis"]),
             ("token", "key_file"): self.key_file,
             ("http", "access_log"): self.access_log,
@@ -774,7 +781,7 @@ class Stack(Managed):
         conf = self.path("redis", "redis.conf")
         render_file(os.path.join(self.srcdir, "conf", "redis.conf"), conf, {
             "PORT": self.ports["redis"], "DIR": self.path("redis"),
-            "PIDFILE": self.path("redis", "redis.pid"),
+            "SOCKET": self.redis_socket, "PIDFILE": self.path("redis", "redis.pid"),
             "LOGFILE": self.path("logs", "redis.log")})
         logf = open(self.path("logs", "redis.log"), "a")
         p = subprocess.Popen([REDIS_SERVER, conf], stdin=subprocess.DEVNULL, stdout=logf,
