@@ -47,7 +47,8 @@ static const struct stmt_def stmts[ST__MAX] = {
 	[ST_RELEASE] = { "release",
 		"SELECT * FROM boxoffice_release($1::uuid, $2::uuid)", 2 },
 	[ST_PAY] = { "pay",
-		"SELECT * FROM boxoffice_pay($1::uuid, $2::uuid, $3::bigint, $4::text)", 4 },
+		"SELECT code, body, paid_amount, paid_schedule"
+		" FROM boxoffice_pay($1::uuid, $2::uuid, $3::bigint, $4::text)", 4 },
 	[ST_BALANCE] = { "balance", "SELECT balance FROM users WHERE id = $1::uuid", 1 },
 	[ST_CHARGE] = { "charge",
 		"SELECT * FROM boxoffice_charge($1::uuid, $2::bigint, $3::text)", 3 },
