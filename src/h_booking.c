@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "seatcache.h"
 #include "token.h"
 #include "util.h"
 
@@ -97,6 +98,19 @@ body_int(const char *body, const char *name)
 	return n;
 }
 
+/*
+ * Column col of a booking result (the functions of sql/004 return what the
+ * worker needs beside the body); a schema without it answers from the
+ * body's member name instead.
+ */
+static int64_t
+result_int(const PGresult *res, int col, const char *body, const char *name)
+{
+	if (PQnfields(res) > col && !PQgetisnull(res, 0, col))
+		return strtoll(PQgetvalue(res, 0, col), NULL, 10);
+	return body_int(body, name);
+}
+
 /* Public reads may be kept by browsers and proxies as long as our caches. */
 #define PUBLIC_READ "public, max-age=1"
 
@@ -166,61 +180,32 @@ h_schedules(struct req *r)
 	return cached_read(r, key, ST_SCHEDULES, params, "CONCERT_NOT_FOUND", "no such concert");
 }
 
-/* The Redis key of a schedule's cached seat map. */
-static void
-seats_key(char *buf, size_t len, int64_t schedule)
-{
-	snprintf(buf, len, "c:seats:%lld", (long long)schedule);
-}
-
-/* Drop a schedule's cached seat map after one of its seats changed. */
-static void
-seats_changed(int64_t schedule)
-{
-	char key[48];
-	redisReply *rep;
-
-	if (cfg.seat_cache_ms == 0 || schedule <= 0)
-		return;
-	seats_key(key, sizeof(key), schedule);
-	if ((rep = cache_command("DEL %s", key)) != NULL)
-		freeReplyObject(rep);
-}
-
 /*
- * The seat map: from the Redis cache when it is fresh (see seat_cache_ms),
- * else from the primary, so a hold shows at once.
+ * The seat map: from its Redis copy while no seat of the schedule has
+ * changed since (see seatcache.c), else from the primary, so a hold shows
+ * at once.
  */
 int
 h_seats(struct req *r)
 {
-	char concert[24], schedule[24], key[48], *hit = NULL, *tagged = NULL;
+	char concert[24], schedule[24], *hit = NULL;
 	const char *params[2] = { concert, schedule };
 	PGresult *res = NULL;
 	struct token t;
-	long ttl;
+	int64_t version;
 	size_t len;
+	long ttl;
 	int rc = -1;
 
 	if (queue_require_active(r, r->f.concert_id, &t) != 0)
 		return -1;
+	if ((hit = seatcache_get(r->f.schedule_id, r->f.concert_id, &len, &version)) != NULL) {
+		http_reply_raw(r, 200, hit, len);
+		rc = 0;
+		goto out;
+	}
 	util_i64(concert, sizeof(concert), r->f.concert_id);
 	util_i64(schedule, sizeof(schedule), r->f.schedule_id);
-	/*
-	 * The key names the schedule only, so that any change to its seats can
-	 * drop it; the value starts with the concert it was read for ("7 {...}"),
-	 * and a map is served only for that concert, as the database would.
-	 */
-	seats_key(key, sizeof(key), r->f.schedule_id);
-	if (cfg.seat_cache_ms > 0 && (hit = cache_get(key, &len)) != NULL) {
-		size_t n = strlen(concert);
-
-		if (len > n && strncmp(hit, concert, n) == 0 && hit[n] == ' ') {
-			http_reply_raw(r, 200, hit + n + 1, len - n - 1);
-			rc = 0;
-			goto out;
-		}
-	}
 	res = db_exec(ST_SEATS, params);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
@@ -234,18 +219,9 @@ h_seats(struct req *r)
 	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), len);
 	/* A schema without the freshness column is served, never cached. */
 	ttl = PQnfields(res) > 1 && !PQgetisnull(res, 0, 1) ? atol(PQgetvalue(res, 0, 1)) : 0;
-	if (ttl > cfg.seat_cache_ms)
-		ttl = (long)cfg.seat_cache_ms;
-	if (ttl > 0 && cfg.seat_cache_ms > 0 &&
-	    (tagged = malloc(strlen(concert) + 1 + len)) != NULL) {
-		memcpy(tagged, concert, strlen(concert));
-		tagged[strlen(concert)] = ' ';
-		memcpy(tagged + strlen(concert) + 1, PQgetvalue(res, 0, 0), len);
-		cache_set(key, tagged, strlen(concert) + 1 + len, ttl);
-	}
+	seatcache_put(r->f.schedule_id, r->f.concert_id, version, PQgetvalue(res, 0, 0), len, ttl);
 	rc = 0;
 out:
-	free(tagged);
 	free(hit);
 	if (res != NULL)
 		PQclear(res);
@@ -271,7 +247,7 @@ h_hold(struct req *r)
 	res = db_exec(ST_HOLD, params);
 	if (answer(r, res, 201) == OUT_DONE) {
 		metrics_add(M_HOLDS, 1);
-		seats_changed(r->f.schedule_id);
+		seatcache_changed(r->f.schedule_id);
 	}
 	if (res != NULL)
 		PQclear(res);
@@ -293,7 +269,7 @@ reservation_op(struct req *r, enum db_stmt st)
 	res = db_exec(st, params);
 	if (answer(r, res, 200) == OUT_DONE && st == ST_RELEASE) {
 		metrics_add(M_RELEASES, 1);
-		seats_changed(body_int(r->raw_out, "scheduleId"));
+		seatcache_changed(body_int(r->raw_out, "scheduleId"));
 	}
 	if (res != NULL)
 		PQclear(res);
@@ -344,8 +320,8 @@ h_pay(struct req *r)
 	outcome = answer(r, res, 201);
 	if (outcome == OUT_DONE) {
 		metrics_add(M_PAYMENTS, 1);
-		metrics_add(M_PAYMENT_AMOUNT, (uint64_t)body_int(r->raw_out, "amount"));
-		seats_changed(body_int(r->raw_out, "scheduleId"));
+		metrics_add(M_PAYMENT_AMOUNT, (uint64_t)result_int(res, 2, r->raw_out, "amount"));
+		seatcache_changed(result_int(res, 3, r->raw_out, "scheduleId"));
 	}
 	/* A replay whose first answer was lost ends the turn too. */
 	if (outcome != OUT_ERROR)

@@ -13,6 +13,7 @@ schedules 17 to 20, and demo users 501 to 799:
     761-768  hold limits, insufficient balance, double payment, revoked tokens,
              charge bounds, replica (20/x, 19/47)
     769-770  sweep of expired holds (19/39)
+    771      the Redis copy of the seat map (20/33)
 
 The module raises queue.max_active and queue.admit_per_second (so that
 joining users are admitted at once) and sets booking.hold_ttl to 5 s where
@@ -472,6 +473,40 @@ class TestBookingContract(BookingTest):
         self.assertJsonError(self.pay(tok, b["id"]), 409, "HOLD_EXPIRED")
         self.assertEqual(self.seat_row(20, 49), ["HELD", user_uuid(766), b2["id"]])
         self.assertEqual(self.release(tok, b2["id"])[0], 200)
+
+    def test_seat_map_copy_is_never_served_after_a_change(self):
+        """The Redis copy of a seat map is tagged with the schedule's change
+        count; a copy made before a hold (a reader that read the database
+        just before the hold committed and stored its map just after) is
+        never served once the hold is in."""
+        tok = self.join(771)
+        key, count = "c:seats:20", "c:seatsv:20"
+        self.stack.redis_cli("DEL", key)
+        before = self.seat_map(tok, 20)
+        self.assertEqual(before[33], "AVAILABLE")
+        # redis_cli quotes its output (--no-raw): undo the escaping
+        copy = self.stack.redis_cli("GET", key).encode().decode("unicode_escape")
+        got = self.stack.redis_cli("GET", count)
+        version = 0 if got == "(nil)" else int(got)
+        self.assertTrue(copy.startswith("%d %d {" % (version, CONCERT)), copy[:40])
+        body = copy.split(" ", 2)[2]
+        # a copy with the current count is what is served
+        marked = json.loads(body)
+        marked["seats"][32]["status"] = "SOLD"
+        self.stack.redis_cli("SET", key, "%d %d %s" % (version, CONCERT, json.dumps(marked)),
+                             "PX", "60000")
+        self.assertEqual(self.seat_map(tok, 20)[33], "SOLD")
+        # ... and only for the concert it was read for
+        self.stack.redis_cli("SET", key, "%d %d %s" % (version, CONCERT + 1,
+                                                       json.dumps(marked)), "PX", "60000")
+        self.assertEqual(self.seat_map(tok, 20)[33], "AVAILABLE")
+        rid = self.assertHeld(self.hold(tok, 20, 33), 20, 33)["id"]
+        self.assertGreater(int(self.stack.redis_cli("GET", count)), version)
+        # the late writer: the map from before the hold, stored after it
+        self.stack.redis_cli("SET", key, "%d %d %s" % (version, CONCERT, body), "PX", "60000")
+        self.assertEqual(self.seat_map(tok, 20)[33], "HELD")
+        self.assertEqual(self.release(tok, rid)[0], 200)
+        self.assertEqual(self.seat_map(tok, 20)[33], "AVAILABLE")
 
     def test_only_the_holder_sees_or_releases_a_reservation(self):
         holder, other = self.join(708), self.join(709)
