@@ -99,16 +99,13 @@ body_int(const char *body, const char *name)
 }
 
 /*
- * Column col of a booking result (the functions of sql/004 return what the
- * worker needs beside the body); a schema without it answers from the
- * body's member name instead.
+ * Integer column col of a booking result's row (the payment's amount and
+ * schedule, returned beside its answer), 0 if NULL.
  */
 static int64_t
-result_int(const PGresult *res, int col, const char *body, const char *name)
+result_int(const PGresult *res, int col)
 {
-	if (PQnfields(res) > col && !PQgetisnull(res, 0, col))
-		return strtoll(PQgetvalue(res, 0, col), NULL, 10);
-	return body_int(body, name);
+	return PQgetisnull(res, 0, col) ? 0 : strtoll(PQgetvalue(res, 0, col), NULL, 10);
 }
 
 /* Public reads may be kept by browsers and proxies as long as our caches. */
@@ -320,8 +317,8 @@ h_pay(struct req *r)
 	outcome = answer(r, res, 201);
 	if (outcome == OUT_DONE) {
 		metrics_add(M_PAYMENTS, 1);
-		metrics_add(M_PAYMENT_AMOUNT, (uint64_t)result_int(res, 2, r->raw_out, "amount"));
-		seatcache_changed(result_int(res, 3, r->raw_out, "scheduleId"));
+		metrics_add(M_PAYMENT_AMOUNT, (uint64_t)result_int(res, 2));
+		seatcache_changed(result_int(res, 3));
 	}
 	/* A replay whose first answer was lost ends the turn too. */
 	if (outcome != OUT_ERROR)

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "queue.h"
 #include "token.h"
 
 static volatile sig_atomic_t want_reload;
@@ -96,6 +97,7 @@ load(const char *path, int first)
 	db_close_all();
 	cache_close();
 	lcache_clear();
+	queue_configure();
 	if (!first)
 		log_msg("configuration reloaded from %s", path);
 	return 0;

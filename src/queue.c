@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "token.h"
+#include "util.h"
 
 /*
  * Keys of one concert's queue share the hash tag {c}. The scripts also
@@ -218,44 +219,77 @@ queue_key(char *buf, size_t len, int64_t concert, const char *what)
 }
 
 /*
+ * The settings every script run passes, as text: formatted once per
+ * configuration (queue_configure()), not per request.
+ */
+static struct {
+	bool ready;
+	char max_active[24], admit_per_second[24], active_ttl_ms[24], abandon_ms[24];
+	char sale_ttl_ms[24];
+	const char *use_cached_sale;
+} args;
+
+void
+queue_configure(void)
+{
+	snprintf(args.max_active, sizeof(args.max_active), "%lld", (long long)cfg.max_active);
+	snprintf(args.admit_per_second, sizeof(args.admit_per_second), "%lld",
+		 (long long)cfg.admit_per_second);
+	snprintf(args.active_ttl_ms, sizeof(args.active_ttl_ms), "%lld",
+		 (long long)cfg.active_ttl * 1000);
+	snprintf(args.abandon_ms, sizeof(args.abandon_ms), "%lld",
+		 (long long)cfg.abandon_after * 1000);
+	/* The sale state is a read-cache entry: it obeys the cache lever. */
+	snprintf(args.sale_ttl_ms, sizeof(args.sale_ttl_ms), "%lld",
+		 cfg.cache == CACHE_OFF ? 0LL : (long long)cfg.cache_ttl_ms);
+	args.use_cached_sale = cfg.cache == CACHE_ON ? "1" : "0";
+	args.ready = true;
+}
+
+/*
  * Run script for (concert, user[, number]) and decode its reply. sale is
- * the sale state to store ('t', 'f' or 'n'), or 0. Returns a join result;
+ * the sale state to store ('t', 'f' or 'n'), or 0; *cached (if not NULL)
+ * tells whether the sale state came from Redis. Returns a join result;
  * for the poll, QJ_AGAIN means a place was read.
  */
 static enum queue_join
 run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
-    int verified, char sale, struct queue_place *p)
+    int verified, char sale, struct queue_place *p, int *cached)
 {
-	char keys[NKEYS][48], args[7][24], state[2] = { sale, '\0' };
+	char keys[NKEYS][32], num[24], state[2] = { sale, '\0' };
 	const char *argv[NKEYS + 10];
 	redisReply *rep = NULL, **e;
 	enum queue_join rc = QJ_DOWN;
-	int i, argc = 0, cached = 0;
+	int i, argc = 0, n;
 	double rate;
 
+	if (!args.ready)
+		queue_configure();
+	/* Every key is the concert's prefix and a part name. */
+	n = queue_key(keys[0], sizeof(keys[0]), concert, "");
 	for (i = 0; i < NKEYS - 2; i++) {
-		queue_key(keys[i], sizeof(keys[i]), concert, queue_parts[i]);
+		if (i > 0)
+			memcpy(keys[i], keys[0], (size_t)n);
+		snprintf(keys[i] + n, sizeof(keys[i]) - (size_t)n, "%s", queue_parts[i]);
 		argv[argc++] = keys[i];
 	}
 	argv[argc++] = KNOWN_USERS;
-	queue_key(keys[NKEYS - 1], sizeof(keys[NKEYS - 1]), concert, "sale");
+	memcpy(keys[NKEYS - 1], keys[0], (size_t)n);
+	strcpy(keys[NKEYS - 1] + n, "sale");
 	argv[argc++] = keys[NKEYS - 1];
-	snprintf(args[0], sizeof(args[0]), "%lld", (long long)cfg.max_active);
-	snprintf(args[1], sizeof(args[1]), "%lld", (long long)cfg.admit_per_second);
-	snprintf(args[2], sizeof(args[2]), "%lld", (long long)cfg.active_ttl * 1000);
-	snprintf(args[3], sizeof(args[3]), "%lld", (long long)cfg.abandon_after * 1000);
-	snprintf(args[4], sizeof(args[4]), "%lld", (long long)number);
-	/* The sale state is a read-cache entry: it obeys the cache lever. */
-	snprintf(args[5], sizeof(args[5]), "%lld",
-		 cfg.cache == CACHE_OFF ? 0LL : (long long)cfg.cache_ttl_ms);
-	for (i = 0; i < 4; i++)
-		argv[argc++] = args[i];
+	util_i64(num, sizeof(num), number);
+	argv[argc++] = args.max_active;
+	argv[argc++] = args.admit_per_second;
+	argv[argc++] = args.active_ttl_ms;
+	argv[argc++] = args.abandon_ms;
 	argv[argc++] = user;
-	argv[argc++] = args[4];
+	argv[argc++] = num;
 	argv[argc++] = verified ? "1" : "0";
 	argv[argc++] = state;
-	argv[argc++] = args[5];
-	argv[argc++] = cfg.cache == CACHE_ON ? "1" : "0";
+	argv[argc++] = args.sale_ttl_ms;
+	argv[argc++] = args.use_cached_sale;
+	if (cached != NULL)
+		*cached = 0;
 
 	rep = cache_eval(s, NKEYS, argc, argv, NULL);
 	if (rep == NULL)
@@ -269,15 +303,17 @@ run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
 	e = rep->element;
 	if (e[0]->type == REDIS_REPLY_STRING) {
 		if (strcmp(e[0]->str, "UNKNOWN") == 0) {
-			cached = rep->elements > 1 && e[1]->integer;
+			if (cached != NULL)
+				*cached = rep->elements > 1 && e[1]->integer;
 			rc = QJ_USER_UNKNOWN;
 		} else if (rep->elements < 3) {
 			rc = QJ_SALE_UNKNOWN;
 		} else {
-			cached = (int)e[2]->integer;
+			if (cached != NULL)
+				*cached = (int)e[2]->integer;
 			rc = e[1]->str[0] == 'f' ? QJ_NOT_ON_SALE : QJ_NO_CONCERT;
 		}
-		goto counted;
+		goto out;
 	}
 	if (rep->elements < 7) {
 		log_msg("queue script %s: unexpected reply", s->name);
@@ -301,11 +337,8 @@ run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
 	else
 		p->eta_s = (int64_t)((double)(p->position + 1) / rate + 0.999);
 	rc = rep->elements > 7 && e[7]->integer ? QJ_NEW : QJ_AGAIN;
-	cached = rep->elements > 8 && e[8]->integer;
-counted:
-	/* Only the join consults the sale state. */
-	if (s == &join_script && sale == 0 && cfg.cache == CACHE_ON)
-		metrics_add(cached ? M_CACHE_HITS : M_CACHE_MISSES, 1);
+	if (cached != NULL)
+		*cached = rep->elements > 8 && e[8]->integer;
 out:
 	if (rep != NULL)
 		freeReplyObject(rep);
@@ -316,13 +349,20 @@ enum queue_join
 queue_join(int64_t concert, const char *user, int verified, char sale,
 	   struct queue_place *p)
 {
-	return run(&join_script, concert, user, 0, verified, sale, p);
+	enum queue_join rc;
+	int cached;
+
+	rc = run(&join_script, concert, user, 0, verified, sale, p, &cached);
+	/* A look-up of the sale state in the read cache, when one was made. */
+	if (rc != QJ_DOWN && sale == 0 && cfg.cache == CACHE_ON)
+		metrics_add(cached ? M_CACHE_HITS : M_CACHE_MISSES, 1);
+	return rc;
 }
 
 int
 queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p)
 {
-	return run(&poll_script, concert, user, number, 1, 0, p) == QJ_AGAIN ? 0 : -1;
+	return run(&poll_script, concert, user, number, 1, 0, p, NULL) == QJ_AGAIN ? 0 : -1;
 }
 
 int

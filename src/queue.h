@@ -21,6 +21,12 @@ struct queue_place {
 	int64_t eta_s;			/* estimated wait, -1 if unknown */
 };
 
+/*
+ * Take the settings the queue scripts are given (limits, lifetimes, the
+ * cache lever) from cfg: at start and after every reload.
+ */
+void queue_configure(void);
+
 /* What a join found. */
 enum queue_join {
 	QJ_NEW,			/* a new place */

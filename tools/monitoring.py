@@ -186,9 +186,6 @@ class Monitoring(stackmod.Managed):
                    srcdir=kw.pop("srcdir", stack.srcdir), **kw)
 
     # ------------------------------------------------------------ paths
-    def path(self, *parts):
-        return os.path.join(self.dir, *parts)
-
     @property
     def state_file(self):
         return self.path("monitoring.json")

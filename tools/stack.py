@@ -262,13 +262,13 @@ def children(pid):
 
 def process_tree(pid):
     """pid and all its descendants."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    out, unseen = [], [pid]
+    while unseen:
+        p = unseen.pop()
         if p in out:
             continue
         out.append(p)
-        todo.extend(children(p))
+        unseen.extend(children(p))
     return out
 
 
@@ -327,6 +327,10 @@ class Managed:
     """What a set of servers in one directory has in common: start() and
     stop() (defined by the subclass), destroy(), and use with `with`."""
 
+    def path(self, *parts):
+        """A path inside the directory (self.dir)."""
+        return os.path.join(self.dir, *parts)
+
     def destroy(self):
         """stop() and remove the directory."""
         try:
@@ -376,9 +380,6 @@ class Stack(Managed):
         self.owner_pid = None    # a test runner that owns this stack
 
     # ------------------------------------------------------------ paths
-    def path(self, *parts):
-        return os.path.join(self.dir, *parts)
-
     @property
     def state_file(self):
         return self.path("stack.json")

@@ -6,12 +6,6 @@ dofile(dir .. "lib.lua")
 name = "balance"
 expected = {}
 
-local rows
-
-function init_data(o)
-   rows = read_data(o.data)
-end
-
 function request()
    local r = cycle(rows)
    return wrk.format("GET", "/api/users/" .. r[1] .. "/balance",

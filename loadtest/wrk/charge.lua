@@ -7,10 +7,9 @@ dofile(dir .. "lib.lua")
 name = "charge"
 expected = {}
 
-local rows, body
+local body
 
 function init_data(o)
-   rows = read_data(o.data)
    body = '{"amount":' .. (o.amount or "1000") .. '}'
 end
 

@@ -2,11 +2,11 @@
 --
 -- A script sets `name` and `expected` (non-2xx statuses that are a normal
 -- outcome, e.g. {[409] = true}), loads this file, and defines
--- `request()` (and `init_data(opt)` if it reads a data file). This file
--- defines wrk's setup/init/response/done:
+-- `request()` (and `init_data(opt)` for other settings of its own). This
+-- file defines wrk's setup/init/response/done:
 --
 --   * arguments after `--` are key=value pairs: data=FILE (one entry per
---     line, fields separated by tabs), threads=N (wrk's -t, so that
+--     line, fields separated by tabs; read into the global `rows`), threads=N (wrk's -t, so that
 --     threads interleave entries and never send the same one), and
 --     whatever the script reads from `opt`;
 --   * response() counts answers by status;
@@ -87,6 +87,7 @@ function init(args)
    exhausted = {}
    wraps = 0
    sent = 0
+   if opt.data then rows = read_data(opt.data) end
    if init_data then init_data(opt) end
 end
 

@@ -10,12 +10,6 @@ dofile(dir .. "lib.lua")
 name = "payment"
 expected = { [402] = true }
 
-local rows
-
-function init_data(o)
-   rows = read_data(o.data)
-end
-
 function request()
    local r = pick(rows, sent)
    sent = sent + 1

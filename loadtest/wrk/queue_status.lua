@@ -6,12 +6,6 @@ dofile(dir .. "lib.lua")
 name = "queue_status"
 expected = {}
 
-local rows
-
-function init_data(o)
-   rows = read_data(o.data)
-end
-
 function request()
    -- Tokens are reused (polling is what clients repeat): no wrap counting.
    local r = cycle(rows)

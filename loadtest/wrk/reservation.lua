@@ -9,12 +9,6 @@ dofile(dir .. "lib.lua")
 name = "reservation"
 expected = { [409] = true }
 
-local rows
-
-function init_data(o)
-   rows = read_data(o.data)
-end
-
 function request()
    local r = pick(rows, sent)
    sent = sent + 1

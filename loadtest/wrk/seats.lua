@@ -7,12 +7,6 @@ dofile(dir .. "lib.lua")
 name = "seats"
 expected = {}
 
-local rows
-
-function init_data(o)
-   rows = read_data(o.data)
-end
-
 function request()
    -- Tokens are reused (a seat map changes nothing): no wrap counting.
    local r = cycle(rows)

@@ -615,11 +615,11 @@ class Writes:
         retried = 0
         while time.monotonic() < deadline:
             pc, pp = self.pending()
-            todo = [("c", k, v) for k, v in pc if not _final(v)] + \
-                   [("p", k, v) for k, v in pp if not _final(v)]
-            if not todo:
+            unanswered = [("c", k, v) for k, v in pc if not _final(v)] + \
+                         [("p", k, v) for k, v in pp if not _final(v)]
+            if not unanswered:
                 break
-            for kind, k, v in todo:
+            for kind, k, v in unanswered:
                 retried += 1
                 if kind == "c":
                     self.charge(c, v["user"], v["token"], v["amount"], key=k)
