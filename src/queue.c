@@ -256,26 +256,23 @@ static enum queue_join
 run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
     int verified, char sale, struct queue_place *p, int *cached)
 {
-	char keys[NKEYS][32], num[24], state[2] = { sale, '\0' };
+	char prefix[32], keys[NKEYS][40], num[24], state[2] = { sale, '\0' };
 	const char *argv[NKEYS + 10];
 	redisReply *rep = NULL, **e;
 	enum queue_join rc = QJ_DOWN;
-	int i, argc = 0, n;
+	int i, argc = 0;
 	double rate;
 
 	if (!args.ready)
 		queue_configure();
 	/* Every key is the concert's prefix and a part name. */
-	n = queue_key(keys[0], sizeof(keys[0]), concert, "");
+	queue_key(prefix, sizeof(prefix), concert, "");
 	for (i = 0; i < NKEYS - 2; i++) {
-		if (i > 0)
-			memcpy(keys[i], keys[0], (size_t)n);
-		snprintf(keys[i] + n, sizeof(keys[i]) - (size_t)n, "%s", queue_parts[i]);
+		snprintf(keys[i], sizeof(keys[i]), "%s%s", prefix, queue_parts[i]);
 		argv[argc++] = keys[i];
 	}
 	argv[argc++] = KNOWN_USERS;
-	memcpy(keys[NKEYS - 1], keys[0], (size_t)n);
-	strcpy(keys[NKEYS - 1] + n, "sale");
+	snprintf(keys[NKEYS - 1], sizeof(keys[NKEYS - 1]), "%ssale", prefix);
 	argv[argc++] = keys[NKEYS - 1];
 	util_i64(num, sizeof(num), number);
 	argv[argc++] = args.max_active;

@@ -6,9 +6,9 @@
 -- file defines wrk's setup/init/response/done:
 --
 --   * arguments after `--` are key=value pairs: data=FILE (one entry per
---     line, fields separated by tabs; read into the global `rows`), threads=N (wrk's -t, so that
---     threads interleave entries and never send the same one), and
---     whatever the script reads from `opt`;
+--     line, fields separated by tabs; read into the global `rows`),
+--     threads=N (wrk's -t, so that threads interleave entries and never
+--     send the same one), and whatever the script reads from `opt`;
 --   * response() counts answers by status;
 --   * done() prints one line "BENCH_JSON {...}" with requests/s, latency
 --     percentiles (ms), the answers by status, unexpected errors (non-2xx
