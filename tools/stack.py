@@ -597,8 +597,17 @@ class Stack(Managed):
         vals.update(self.overrides)
         return vals
 
-    def write_config(self, overrides=None):
-        """(Re)write DIR/conf/boxoffice.conf from the shipped conf/boxoffice.conf."""
+    def write_config(self, overrides=None, check=True):
+        """(Re)write DIR/conf/boxoffice.conf from the shipped conf/boxoffice.conf.
+
+        With check, the new file is checked by the worker binary
+        (`boxoffice -t`) before it replaces the old one; a setting the
+        workers would refuse raises StackError and leaves the file and the
+        stored overrides as they were, so a mistyped --set cannot stick and
+        break the next start. Tests of how workers take a bad file pass
+        check=False.
+        """
+        before = dict(self.overrides)
         if overrides:
             self.overrides.update(overrides)
         with open(os.path.join(self.srcdir, "conf", "boxoffice.conf")) as f:
@@ -607,6 +616,14 @@ class Stack(Managed):
         with open(tmp, "w") as f:
             f.write(text)
         os.chmod(tmp, 0o600)
+        if check and os.path.exists(self.worker_bin):
+            chk = subprocess.run([self.worker_bin, "-t", "-c", tmp], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+            if chk.returncode != 0:
+                os.unlink(tmp)
+                self.overrides = before
+                raise StackError("settings refused, nothing changed: %s"
+                                 % chk.stdout.strip().replace(tmp, "boxoffice.conf"))
         os.replace(tmp, self.conf_file)
         return self.conf_file
 
@@ -927,9 +944,9 @@ class Stack(Managed):
         killed = [killed] if isinstance(killed, int) else list(killed)
         return self.wait_workers(exclude=killed, timeout=timeout, stable=0.2)
 
-    def reload(self, overrides=None, sig=signal.SIGHUP):
+    def reload(self, overrides=None, sig=signal.SIGHUP, check=True):
         """Rewrite boxoffice.conf (with more overrides) and signal every worker."""
-        self.write_config(overrides)
+        self.write_config(overrides, check)
         self.save_state()
         pids = self.worker_pids()
         for p in pids:

@@ -345,7 +345,8 @@ class TestReload(StackTest):
     def test_bad_config_on_reload_keeps_old_settings(self):
         s = self.stack
         pids = s.wait_workers()
-        s.reload({("queue", "max_active"): "0"})     # out of bounds (1..1000000)
+        # out of bounds (1..1000000); written past the stack's own check
+        s.reload({("queue", "max_active"): "0"}, check=False)
         try:
             time.sleep(0.5)
             for _ in range(2 * s.workers):
@@ -354,6 +355,24 @@ class TestReload(StackTest):
         finally:
             s.overrides.pop(("queue", "max_active"), None)
             s.reload()
+
+    def test_stack_refuses_settings_the_workers_would(self):
+        # ./dev reload --set stores its overrides; a mistyped one must not
+        # stick and break the next ./dev up
+        s = self.stack
+        with open(s.conf_file) as f:
+            before = f.read()
+        over = dict(s.overrides)
+        for bad, why in ((("http", "no_such_setting"), "unknown setting http.no_such_setting"),
+                         (("queue", "max_active"), "not an integer")):
+            with self.subTest(bad=bad):
+                with self.assertRaises(stackmod.StackError) as cm:
+                    s.reload({bad: "x"})
+                self.assertIn(why, str(cm.exception))
+                with open(s.conf_file) as f:
+                    self.assertEqual(f.read(), before)
+                self.assertEqual(s.overrides, over)
+                self.assertFalse(os.path.exists(s.conf_file + ".tmp"))
 
 
 class TestServerConfigs(StackTest):
