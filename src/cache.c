@@ -258,3 +258,10 @@ cache_close(void)
 		redisFree(ctx);
 	ctx = NULL;
 }
+
+bool
+cache_conn_settings_differ(const struct config *a, const struct config *b)
+{
+	return strcmp(a->redis_host, b->redis_host) != 0 || a->redis_port != b->redis_port ||
+	       a->redis_timeout_ms != b->redis_timeout_ms;
+}

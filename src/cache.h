@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct config;
+
 /*
  * A new connection to the configured Redis: TCP, or the Unix socket when
  * redis.host is a path (it starts with '/'). NULL when out of memory; the
@@ -51,7 +53,10 @@ bool cache_health(void);
 /* Is the breaker open (calls are being skipped)? */
 bool cache_breaker_open(void);
 
-/* Drop the connection: after a reload, and at exit. */
+/* Drop the connection: after a reload that moved Redis, and at exit. */
 void cache_close(void);
+
+/* Would a connection opened under settings a differ from one under b? */
+bool cache_conn_settings_differ(const struct config *a, const struct config *b);
 
 #endif

@@ -407,3 +407,18 @@ db_close_all(void)
 	for (i = 0; i < CONFIG_MAX_REPLICAS; i++)
 		drop(&replicas[i], 0);
 }
+
+bool
+db_conn_settings_differ(const struct config *a, const struct config *b)
+{
+	int i;
+
+	if (strcmp(a->primary_dsn, b->primary_dsn) != 0 ||
+	    a->replica_count != b->replica_count ||
+	    a->statement_timeout_ms != b->statement_timeout_ms)
+		return true;
+	for (i = 0; i < a->replica_count; i++)
+		if (strcmp(a->replica_dsn[i], b->replica_dsn[i]) != 0)
+			return true;
+	return false;
+}

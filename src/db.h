@@ -5,6 +5,8 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+struct config;
+
 enum db_target { DB_PRIMARY, DB_REPLICA };
 
 /* Every statement the worker runs; the SQL text is in db.c's table. */
@@ -55,5 +57,11 @@ bool db_health(enum db_target t);
 
 /* Close every connection: after a reload that changed DSNs, and at exit. */
 void db_close_all(void);
+
+/*
+ * Would connections opened under settings a differ from ones opened under
+ * b (a DSN, or the statement timeout each session is started with)?
+ */
+bool db_conn_settings_differ(const struct config *a, const struct config *b);
 
 #endif

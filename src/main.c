@@ -91,11 +91,19 @@ load(const char *path, int first)
 		}
 		log_msg("token keys not loaded (token checks answer 503): %s", err);
 	}
+	/*
+	 * Connections stay open unless what they were opened with changed: a
+	 * reload that only moves a lever (pool size, routing, admission pace)
+	 * must not make every worker reconnect and prepare again at once, to
+	 * a database that may be the overloaded part. Changed ones reconnect
+	 * lazily, on their next use.
+	 */
+	if (first || db_conn_settings_differ(&cfg, &fresh))
+		db_close_all();
+	if (first || cache_conn_settings_differ(&cfg, &fresh))
+		cache_close();
 	cfg = fresh;
 	log_open(cfg.access_log);
-	/* DSNs or Redis address may have changed: reconnect lazily. */
-	db_close_all();
-	cache_close();
 	lcache_clear();
 	queue_configure();
 	if (!first)

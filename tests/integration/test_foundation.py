@@ -356,6 +356,59 @@ class TestReload(StackTest):
             s.overrides.pop(("queue", "max_active"), None)
             s.reload()
 
+    def _connections(self):
+        """(PostgreSQL backend pids, Redis client ids) the workers hold
+        open, after enough health checks that every worker has used both."""
+        s = self.stack
+        for _ in range(4 * s.workers):
+            self.get("/api/health")
+        pids = {r[0] for r in s.psql("SELECT pid FROM pg_stat_activity "
+                                     "WHERE application_name = 'boxoffice'")}
+        ids = set()
+        for line in s.redis_cli("CLIENT", "LIST").splitlines():
+            f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+            if not f.get("cmd", "").startswith("client"):
+                ids.add(f["id"])
+        return pids, ids
+
+    def _reload_everywhere(self, over):
+        """Reload with over, and wait until every worker has taken it (each
+        refuses a small body while max_body is 64)."""
+        s = self.stack
+        s.reload({**over, ("http", "max_body"): "64"})
+        self.wait_for(lambda: all(self._post_small()[0] == 413 for _ in range(3 * s.workers)),
+                      timeout=10, interval=0.1, msg="reload in force in every worker")
+        s.reload({("http", "max_body"): "8192"})
+        self.wait_for(lambda: all(self._post_small()[0] != 413 for _ in range(3 * s.workers)),
+                      timeout=10, interval=0.1, msg="max_body back in every worker")
+
+    def test_reload_keeps_connections_unless_their_settings_change(self):
+        # a lever moved under load must not make every worker reconnect and
+        # prepare again at once; a new DSN or session setting must reach all
+        s = self.stack
+        s.wait_workers()
+        pg0, redis0 = self._connections()
+        self.assertTrue(pg0 and redis0)
+        try:
+            self._reload_everywhere({("queue", "max_active"): "777"})
+            pg1, redis1 = self._connections()
+            self.assertLessEqual(pg0, pg1, "a reload of a lever closed database connections")
+            self.assertLessEqual(redis0, redis1, "a reload of a lever closed Redis connections")
+
+            self._reload_everywhere({("database", "statement_timeout_ms"): "1500",
+                                     ("redis", "timeout_ms"): "300"})
+
+            def all_new():
+                pg2, redis2 = self._connections()
+                return not (pg2 & pg1) and not (redis2 & redis1)
+            self.wait_for(all_new, timeout=10, interval=0.2,
+                          msg="connections opened again with the new settings")
+        finally:
+            for k in (("queue", "max_active"), ("database", "statement_timeout_ms"),
+                      ("redis", "timeout_ms")):
+                s.overrides.pop(k, None)
+            s.reload()
+
     def test_stack_refuses_settings_the_workers_would(self):
         # ./dev reload --set stores its overrides; a mistyped one must not
         # stick and break the next ./dev up
