@@ -583,7 +583,9 @@ class Stack(Managed):
                     raise StackError("%s (%s)" % (e, name))
 
     # ----------------------------------------------------------- config
-    def config_values(self):
+    def config_values(self, overrides=None):
+        """Every setting the stack sets: its own addresses and files, then
+        the stored overrides, then overrides (if given) over those."""
         vals = {
             ("database", "primary_dsn"): self.dsn("primary", socket=True),
             ("database", "replica_dsn"): (self.dsn("replica", socket=True)
@@ -595,35 +597,40 @@ class Stack(Managed):
             ("http", "workers"): str(self.workers),
         }
         vals.update(self.overrides)
+        vals.update(overrides or {})
         return vals
 
-    def write_config(self, overrides=None, check=True):
-        """(Re)write DIR/conf/boxoffice.conf from the shipped conf/boxoffice.conf.
-
-        With check, the new file is checked by the worker binary
-        (`boxoffice -t`) before it replaces the old one; a setting the
-        workers would refuse raises StackError and leaves the file and the
-        stored overrides as they were, so a mistyped --set cannot stick and
-        break the next start. Tests of how workers take a bad file pass
-        check=False.
-        """
-        before = dict(self.overrides)
-        if overrides:
-            self.overrides.update(overrides)
+    def render_config(self, overrides=None):
+        """The text of boxoffice.conf: the shipped conf/boxoffice.conf with
+        config_values(overrides) filled in."""
         with open(os.path.join(self.srcdir, "conf", "boxoffice.conf")) as f:
-            text = render_ini(f.read(), self.config_values())
+            return render_ini(f.read(), self.config_values(overrides))
+
+    def check_config(self, path):
+        """`boxoffice -t` on the settings file at path: (exit code, output)."""
+        return self._run([self.worker_bin, "-t", "-c", path], timeout=30, check=False)
+
+    def write_config(self, overrides=None, check=True):
+        """(Re)write DIR/conf/boxoffice.conf with overrides added to the
+        stored ones.
+
+        With check, the new file must pass check_config before it replaces
+        the old one: a setting the workers would refuse raises StackError
+        and leaves the file and the stored overrides as they were, so a
+        mistyped --set cannot stick and break the next start. Tests of how
+        workers take a bad file pass check=False.
+        """
         tmp = self.conf_file + ".tmp"
         with open(tmp, "w") as f:
-            f.write(text)
+            f.write(self.render_config(overrides))
         os.chmod(tmp, 0o600)
-        if check and os.path.exists(self.worker_bin):
-            chk = subprocess.run([self.worker_bin, "-t", "-c", tmp], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)
-            if chk.returncode != 0:
+        if check:
+            rc, out = self.check_config(tmp)
+            if rc != 0:
                 os.unlink(tmp)
-                self.overrides = before
                 raise StackError("settings refused, nothing changed: %s"
-                                 % chk.stdout.strip().replace(tmp, "boxoffice.conf"))
+                                 % out.strip().replace(tmp, "boxoffice.conf"))
+        self.overrides.update(overrides or {})
         os.replace(tmp, self.conf_file)
         return self.conf_file
 

@@ -294,6 +294,17 @@ class TestReload(StackTest):
         return self.http("POST", "/api/queues/token", body=body,
                          headers={"Content-Type": "application/json"})
 
+    def _reload_everywhere(self, over):
+        """Reload with over, and wait until every worker has taken it: each
+        refuses a small body while max_body is 64, then takes it again."""
+        s = self.stack
+        s.reload({**over, ("http", "max_body"): "64"})
+        self.wait_for(lambda: all(self._post_small()[0] == 413 for _ in range(3 * s.workers)),
+                      timeout=10, interval=0.1, msg="max_body=64 in force in every worker")
+        s.reload({("http", "max_body"): "8192"})
+        self.wait_for(lambda: all(self._post_small()[0] != 413 for _ in range(3 * s.workers)),
+                      timeout=10, interval=0.1, msg="max_body=8192 back in every worker")
+
     def test_sighup_changes_setting_without_failing_requests(self):
         s = self.stack
         pids = s.wait_workers()
@@ -311,18 +322,7 @@ class TestReload(StackTest):
         for t in threads:
             t.start()
         try:
-            s.reload({("http", "max_body"): "64"})
-
-            def all_refuse():
-                return all(self._post_small()[0] == 413 for _ in range(3 * s.workers))
-            self.wait_for(all_refuse, timeout=10, interval=0.1,
-                          msg="max_body=64 in force in every worker")
-            s.reload({("http", "max_body"): "8192"})
-
-            def none_refuse():
-                return all(self._post_small()[0] != 413 for _ in range(3 * s.workers))
-            self.wait_for(none_refuse, timeout=10, interval=0.1,
-                          msg="max_body=8192 back in every worker")
+            self._reload_everywhere({})
         finally:
             s.overrides.pop(("http", "max_body"), None)
             s.write_config()
@@ -370,17 +370,6 @@ class TestReload(StackTest):
             if not f.get("cmd", "").startswith("client"):
                 ids.add(f["id"])
         return pids, ids
-
-    def _reload_everywhere(self, over):
-        """Reload with over, and wait until every worker has taken it (each
-        refuses a small body while max_body is 64)."""
-        s = self.stack
-        s.reload({**over, ("http", "max_body"): "64"})
-        self.wait_for(lambda: all(self._post_small()[0] == 413 for _ in range(3 * s.workers)),
-                      timeout=10, interval=0.1, msg="reload in force in every worker")
-        s.reload({("http", "max_body"): "8192"})
-        self.wait_for(lambda: all(self._post_small()[0] != 413 for _ in range(3 * s.workers)),
-                      timeout=10, interval=0.1, msg="max_body back in every worker")
 
     def test_reload_keeps_connections_unless_their_settings_change(self):
         # a lever moved under load must not make every worker reconnect and

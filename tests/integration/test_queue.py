@@ -22,13 +22,12 @@ import json
 import os
 import random
 import socket
-import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import SEED, StackTest, stackmod, user_uuid
+from harness import SEED, StackTest, user_uuid
 
 PARTS = ("seq", "num", "wait", "seen", "active", "admits", "stats", "pause", "tick")
 # plus the admission throttle's clock, which a dump leaves out
@@ -511,16 +510,11 @@ class TestSettings(QueueTest):
 
     def _check(self, **queue):
         s = self.s
-        vals = dict(s.config_values())
-        vals.update({("queue", k): str(v) for k, v in queue.items()})
-        with open(os.path.join(s.srcdir, "conf", "boxoffice.conf")) as f:
-            text = stackmod.render_ini(f.read(), vals)
+        text = s.render_config({("queue", k): str(v) for k, v in queue.items()})
         with tempfile.NamedTemporaryFile("w", suffix=".conf", dir=s.dir) as f:
             f.write(text)
             f.flush()
-            res = subprocess.run([s.worker_bin, "-t", "-c", f.name], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, timeout=30)
-        return res.returncode, res.stdout.decode("utf-8", "replace")
+            return s.check_config(f.name)
 
     def test_queue_settings_bounds(self):
         """abandon_after is at least 5 s, active_ttl at least 10 s; max_active
