@@ -73,7 +73,7 @@ function remove(s, key) {
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEMO_RE = /^00000000-0000-4000-8000-(\d{12})$/;
 
-/** The demo user i's UUID (DESIGN.md: deterministic demo data). */
+/** The demo user i's UUID (docs/design.md: deterministic demo data). */
 export function demoUserId(i) {
   return '00000000-0000-4000-8000-' + String(i).padStart(12, '0');
 }
