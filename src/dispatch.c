@@ -1,8 +1,9 @@
-/* dispatch.c: route lookup, field validation and the call to the handler. */
+/* dispatch.c: route lookup, field validation, the auth level and the call to the handler. */
 #include "dispatch.h"
 
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "http.h"
 #include "route.h"
@@ -79,6 +80,18 @@ dispatch(struct req *r)
 		r->retry_after = 30;
 		http_error(r, 503, "MAINTENANCE", "the queue is paused for maintenance; "
 			   "please keep this page open");
+		return;
+	}
+	/* Last, so that a bad request is a 400 whether or not it has a token. */
+	switch (auth_check(r, rt->auth)) {
+	case AUTH_PASS:
+		break;
+	case AUTH_TURN_ENDED:
+		if (!(rt->flags & R_AFTER_TURN))
+			return;
+		r->turn_ended = true;
+		break;
+	case AUTH_DENIED:
 		return;
 	}
 	rt->handler(r);

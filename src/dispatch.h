@@ -1,4 +1,4 @@
-/* dispatch.h: one request from route lookup through validation to its handler. */
+/* dispatch.h: one request from route lookup through validation and auth to its handler. */
 #ifndef BOXOFFICE_DISPATCH_H
 #define BOXOFFICE_DISPATCH_H
 
@@ -12,7 +12,10 @@ struct route;
  */
 int dispatch_validate_body(struct req *r, const struct route *rt);
 
-/* Route, validate and handle r; the answer is left in r for http_req_end(). */
+/*
+ * Route r, validate its fields, check its caller against the route's auth
+ * level and call the handler; the answer is left in r for http_req_end().
+ */
 void dispatch(struct req *r);
 
 #endif

@@ -115,7 +115,7 @@ result_int(const PGresult *res, int col)
  * A public read (concert list, schedules): Redis cache, else a replica,
  * else the primary. A NULL value means "no such thing" (404 code).
  */
-static int
+static void
 cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *params,
 	    const char *missing_code, const char *missing_msg)
 {
@@ -124,18 +124,16 @@ cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *
 	const char *local;
 	char *hit = NULL;
 	size_t len = 0;
-	int rc = -1;
 
 	if ((local = lcache_get(key, &len)) != NULL) {
 		http_reply_raw(r, 200, local, len);
 		r->cache_control = PUBLIC_READ;
-		return 0;
+		return;
 	}
 	if ((hit = cache_get(key, &len)) != NULL) {
 		http_reply_raw(r, 200, hit, len);
 		r->cache_control = PUBLIC_READ;
 		lcache_put(key, hit, len, (long)cfg.micro_cache_ms);
-		rc = 0;
 		goto out;
 	}
 	res = db_read(st, params, &from);
@@ -152,21 +150,19 @@ cached_read(struct req *r, const char *key, enum db_stmt st, const char *const *
 	r->cache_control = PUBLIC_READ;
 	cache_set(key, PQgetvalue(res, 0, 0), len, (long)cfg.cache_ttl_ms);
 	lcache_put(key, PQgetvalue(res, 0, 0), len, (long)cfg.micro_cache_ms);
-	rc = 0;
 out:
 	free(hit);
 	if (res != NULL)
 		PQclear(res);
-	return rc;
 }
 
-int
+void
 h_concerts(struct req *r)
 {
-	return cached_read(r, "c:concerts", ST_CONCERTS, NULL, "NOT_FOUND", "no concerts");
+	cached_read(r, "c:concerts", ST_CONCERTS, NULL, "NOT_FOUND", "no concerts");
 }
 
-int
+void
 h_schedules(struct req *r)
 {
 	char id[24], key[48];
@@ -174,31 +170,26 @@ h_schedules(struct req *r)
 
 	util_i64(id, sizeof(id), r->f.concert_id);
 	snprintf(key, sizeof(key), "c:schedules:%s", id);
-	return cached_read(r, key, ST_SCHEDULES, params, "CONCERT_NOT_FOUND", "no such concert");
+	cached_read(r, key, ST_SCHEDULES, params, "CONCERT_NOT_FOUND", "no such concert");
 }
 
 /*
  * The seat map: from its Redis copy while no seat of the schedule has
  * changed since (see seatcache.c), else from the primary, so a hold shows
- * at once.
+ * at once. The caller's ACTIVE token is of this concert (AUTH_ACTIVE).
  */
-int
+void
 h_seats(struct req *r)
 {
 	char concert[24], schedule[24], *hit = NULL;
 	const char *params[2] = { concert, schedule };
 	PGresult *res = NULL;
-	struct token t;
 	int64_t version;
 	size_t len;
 	long ttl;
-	int rc = -1;
 
-	if (queue_require_active(r, r->f.concert_id, &t) != 0)
-		return -1;
 	if ((hit = seatcache_get(r->f.schedule_id, r->f.concert_id, &len, &version)) != NULL) {
 		http_reply_raw(r, 200, hit, len);
-		rc = 0;
 		goto out;
 	}
 	util_i64(concert, sizeof(concert), r->f.concert_id);
@@ -217,26 +208,21 @@ h_seats(struct req *r)
 	/* A schema without the freshness column is served, never cached. */
 	ttl = PQnfields(res) > 1 && !PQgetisnull(res, 0, 1) ? atol(PQgetvalue(res, 0, 1)) : 0;
 	seatcache_put(r->f.schedule_id, r->f.concert_id, version, PQgetvalue(res, 0, 0), len, ttl);
-	rc = 0;
 out:
 	free(hit);
 	if (res != NULL)
 		PQclear(res);
-	return rc;
 }
 
-int
+/* A hold for the caller's ACTIVE token (AUTH_ACTIVE): its user and concert. */
+void
 h_hold(struct req *r)
 {
 	char concert[24], schedule[24], seat[24], ttl[24], max[24];
-	const char *params[6] = { concert, schedule, seat, NULL, ttl, max };
+	const char *params[6] = { concert, schedule, seat, r->token.user, ttl, max };
 	PGresult *res = NULL;
-	struct token t;
 
-	if (queue_require_active(r, 0, &t) != 0)
-		return -1;
-	params[3] = t.user;
-	util_i64(concert, sizeof(concert), t.concert);
+	util_i64(concert, sizeof(concert), r->token.concert);
 	util_i64(schedule, sizeof(schedule), r->f.schedule_id);
 	util_i64(seat, sizeof(seat), r->f.seat_number);
 	util_i64(ttl, sizeof(ttl), cfg.hold_ttl);
@@ -248,21 +234,18 @@ h_hold(struct req *r)
 	}
 	if (res != NULL)
 		PQclear(res);
-	return 0;
 }
 
-/* GET and DELETE of a reservation: any genuine token of its holder. */
-static int
+/*
+ * GET and DELETE of a reservation: any genuine token (AUTH_TOKEN), whose
+ * user the SQL function requires to be the holder.
+ */
+static void
 reservation_op(struct req *r, enum db_stmt st)
 {
-	const char *params[2] = { r->f.reservation_id, NULL };
+	const char *params[2] = { r->f.reservation_id, r->token.user };
 	PGresult *res = NULL;
-	struct token t;
-	enum token_err e;
 
-	if ((e = token_verify(r->authorization, time(NULL), &t)) != TOKEN_OK)
-		return queue_token_fail(r, e);
-	params[1] = t.user;
 	res = db_exec(st, params);
 	if (answer(r, res, 200) == OUT_DONE && st == ST_RELEASE) {
 		metrics_add(M_RELEASES, 1);
@@ -270,38 +253,42 @@ reservation_op(struct req *r, enum db_stmt st)
 	}
 	if (res != NULL)
 		PQclear(res);
-	return 0;
 }
 
-int
+void
 h_reservation_get(struct req *r)
 {
-	return reservation_op(r, ST_RESERVATION);
+	reservation_op(r, ST_RESERVATION);
 }
 
-int
+void
 h_reservation_release(struct req *r)
 {
-	return reservation_op(r, ST_RELEASE);
+	reservation_op(r, ST_RELEASE);
 }
 
-int
+/*
+ * A payment with the caller's ACTIVE token (AUTH_ACTIVE): its user pays
+ * a hold of its concert. Also called when the token's turn has ended
+ * (R_AFTER_TURN), with 401 TOKEN_REVOKED as the answer so far.
+ */
+void
 h_pay(struct req *r)
 {
 	const char *key = FIELD_HAVE(&r->f, F_IDEM_KEY) ? r->f.idem_key : NULL;
+	const struct token *t = &r->token;
 	char concert[24];
-	const char *params[4] = { NULL, r->f.reservation_id, concert, key };
-	const char *lookup[4] = { NULL, "payment", key, r->f.reservation_id };
+	const char *params[4] = { t->user, r->f.reservation_id, concert, key };
+	const char *lookup[4] = { t->user, "payment", key, r->f.reservation_id };
 	PGresult *res = NULL;
-	struct token t;
 	enum outcome outcome;
-	int rc;
 
-	rc = queue_require_active(r, 0, &t);
 	/* A retry of a payment that went through finds the turn ended: give it
-	 * the first answer, as the Idempotency-Key promises. */
-	if (rc == -2 && key != NULL) {
-		lookup[0] = t.user;
+	 * the first answer, as the Idempotency-Key promises. Without a key, or
+	 * with one never used, the 401 stands. */
+	if (r->turn_ended) {
+		if (key == NULL)
+			return;
 		res = db_exec(ST_IDEM_LOOKUP, lookup);
 		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
@@ -309,10 +296,7 @@ h_pay(struct req *r)
 			answer(r, res, 201);	/* the first answer, or 422 */
 		goto out;
 	}
-	if (rc != 0)
-		return -1;
-	params[0] = t.user;
-	util_i64(concert, sizeof(concert), t.concert);
+	util_i64(concert, sizeof(concert), t->concert);
 	res = db_exec(ST_PAY, params);
 	outcome = answer(r, res, 201);
 	if (outcome == OUT_DONE) {
@@ -322,24 +306,20 @@ h_pay(struct req *r)
 	}
 	/* A replay whose first answer was lost ends the turn too. */
 	if (outcome != OUT_ERROR)
-		queue_revoke(&t);
+		queue_revoke(t);
 out:
 	if (res != NULL)
 		PQclear(res);
-	return 0;
 }
 
-int
+/* The balance of the path's user, whose token the caller holds (AUTH_USER). */
+void
 h_balance(struct req *r)
 {
 	const char *params[1] = { r->f.user_id };
 	struct json_object *o;
 	PGresult *res = NULL;
-	struct token t;
-	int rc = -1;
 
-	if (queue_require_user(r, r->f.user_id, &t) != 0)
-		return -1;
 	res = db_exec(ST_BALANCE, params);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
@@ -354,27 +334,25 @@ h_balance(struct req *r)
 	json_object_object_add(o, "balance",
 			       json_object_new_int64(strtoll(PQgetvalue(res, 0, 0), NULL, 10)));
 	http_reply(r, 200, o);
-	rc = 0;
 out:
 	if (res != NULL)
 		PQclear(res);
-	return rc;
 }
 
-int
+/* A top-up of the path's user, whose token the caller holds (AUTH_USER). */
+void
 h_charge(struct req *r)
 {
 	const char *key = FIELD_HAVE(&r->f, F_IDEM_KEY) ? r->f.idem_key : NULL;
 	char amount[24];
 	const char *params[3] = { r->f.user_id, amount, key };
 	PGresult *res = NULL;
-	struct token t;
 
-	if (queue_require_user(r, r->f.user_id, &t) != 0)
-		return -1;
-	if (r->f.amount > cfg.max_charge)
-		return http_error(r, 400, "AMOUNT_TOO_LARGE", "amount may be at most %lld",
-				  (long long)cfg.max_charge);
+	if (r->f.amount > cfg.max_charge) {
+		http_error(r, 400, "AMOUNT_TOO_LARGE", "amount may be at most %lld",
+			   (long long)cfg.max_charge);
+		return;
+	}
 	util_i64(amount, sizeof(amount), r->f.amount);
 	res = db_exec(ST_CHARGE, params);
 	if (answer(r, res, 200) == OUT_DONE) {
@@ -383,5 +361,4 @@ h_charge(struct req *r)
 	}
 	if (res != NULL)
 		PQclear(res);
-	return 0;
 }

@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "config.h"
 #include "db.h"
@@ -19,11 +18,11 @@
 /*
  * Answer status with the place p of user in concert's queue: a token
  * signed for it and the fields every queue answer has; rejoined is "" or
- * the join's ,"rejoined":true|false. Returns 0, or -1 with an error set.
+ * the join's ,"rejoined":true|false. On failure the error is the answer.
  * The token's characters are base64url, digits, dots and hyphens, so
  * nothing in the answer needs escaping.
  */
-static int
+static void
 place_reply(struct req *r, int status, const char *user, int64_t concert,
 	    const struct queue_place *p, const char *rejoined)
 {
@@ -38,8 +37,10 @@ place_reply(struct req *r, int status, const char *user, int64_t concert,
 	t.number = p->number;
 	t.iat = p->now_ms / 1000;
 	t.exp = p->status == Q_ACTIVE ? p->active_until_ms / 1000 : t.iat + WAITING_TOKEN_S;
-	if (token_sign(&t, tok, sizeof(tok)) == 0)
-		return http_error(r, 503, "UNAVAILABLE", "tokens cannot be signed now");
+	if (token_sign(&t, tok, sizeof(tok)) == 0) {
+		http_error(r, 503, "UNAVAILABLE", "tokens cannot be signed now");
+		return;
+	}
 	if (p->eta_s < 0)
 		strcpy(eta, "null");
 	else
@@ -56,18 +57,19 @@ place_reply(struct req *r, int status, const char *user, int64_t concert,
 		     "\"activeUntil\":%s%s}", tok, (long long)p->number, (long long)concert,
 		     p->status == Q_ACTIVE ? "ACTIVE" : p->status == Q_WAITING ? "WAITING" :
 		     "EXPIRED", (long long)p->position, eta, until, rejoined);
-	if (n < 0 || (size_t)n >= sizeof(body))
-		return http_error(r, 500, "INTERNAL", "the answer does not fit");
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		http_error(r, 500, "INTERNAL", "the answer does not fit");
+		return;
+	}
 	http_reply_raw(r, status, body, (size_t)n);
-	return 0;
 }
 
-static int
+static void
 queue_down(struct req *r)
 {
 	r->retry_after = 5;
-	return http_error(r, 503, "QUEUE_UNAVAILABLE",
-			  "the waiting queue is unavailable; please retry shortly");
+	http_error(r, 503, "QUEUE_UNAVAILABLE",
+		   "the waiting queue is unavailable; please retry shortly");
 }
 
 /*
@@ -113,7 +115,7 @@ user_exists(const char *user)
  * concert's sale state or to confirm a user it has not seen; each costs
  * one database read and one more script run.
  */
-int
+void
 h_queue_join(struct req *r)
 {
 	struct queue_place p;
@@ -124,15 +126,19 @@ h_queue_join(struct req *r)
 	for (round = 0; round < 3; round++) {
 		rc = queue_join(r->f.concert_id, r->f.user_id, verified, sale, &p);
 		if (rc == QJ_SALE_UNKNOWN && sale == 0) {
-			if ((sale = concert_state(r->f.concert_id)) == 0)
-				return http_error(r, 503, "UNAVAILABLE",
-						  "the database is unavailable");
+			if ((sale = concert_state(r->f.concert_id)) == 0) {
+				http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+				return;
+			}
 		} else if (rc == QJ_USER_UNKNOWN && !verified) {
-			if ((known = user_exists(r->f.user_id)) < 0)
-				return http_error(r, 503, "UNAVAILABLE",
-						  "the database is unavailable");
-			if (known == 0)
-				return http_error(r, 404, "USER_NOT_FOUND", "no such user");
+			if ((known = user_exists(r->f.user_id)) < 0) {
+				http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+				return;
+			}
+			if (known == 0) {
+				http_error(r, 404, "USER_NOT_FOUND", "no such user");
+				return;
+			}
 			verified = 1;
 		} else
 			break;
@@ -141,17 +147,20 @@ h_queue_join(struct req *r)
 	case QJ_NEW:
 		metrics_add(M_QUEUE_JOINS, 1);
 		/* The same place again answers like the first time; rejoined tells. */
-		return place_reply(r, 201, r->f.user_id, r->f.concert_id, &p,
-				   ",\"rejoined\":false");
+		place_reply(r, 201, r->f.user_id, r->f.concert_id, &p, ",\"rejoined\":false");
+		break;
 	case QJ_AGAIN:
-		return place_reply(r, 201, r->f.user_id, r->f.concert_id, &p,
-				   ",\"rejoined\":true");
+		place_reply(r, 201, r->f.user_id, r->f.concert_id, &p, ",\"rejoined\":true");
+		break;
 	case QJ_NOT_ON_SALE:
-		return http_error(r, 409, "NOT_ON_SALE", "this concert is not on sale");
+		http_error(r, 409, "NOT_ON_SALE", "this concert is not on sale");
+		break;
 	case QJ_NO_CONCERT:
-		return http_error(r, 404, "CONCERT_NOT_FOUND", "no such concert");
+		http_error(r, 404, "CONCERT_NOT_FOUND", "no such concert");
+		break;
 	default:
-		return queue_down(r);
+		queue_down(r);
+		break;
 	}
 }
 
@@ -160,7 +169,7 @@ h_queue_join(struct req *r)
  * expiry is the turn's end), so nothing is signed. The token's characters
  * are base64url, digits, dots and hyphens: nothing to escape.
  */
-static int
+static void
 active_answer(struct req *r, const struct token *t, int64_t until)
 {
 	const char *tok = token_text(r->authorization);
@@ -173,42 +182,42 @@ active_answer(struct req *r, const struct token *t, int64_t until)
 		     "\"concertId\":%lld,\"position\":0,\"etaSeconds\":0,"
 		     "\"activeUntil\":\"%s\"}", tok, (long long)t->number,
 		     (long long)t->concert, when);
-	if (n < 0 || (size_t)n >= sizeof(body))
-		return http_error(r, 401, "TOKEN_INVALID", "the token is malformed");
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		http_error(r, 401, "TOKEN_INVALID", "the token is malformed");
+		return;
+	}
 	http_reply_raw(r, 200, body, (size_t)n);
-	return 0;
 }
 
-int
+/* The caller's queue token (AUTH_QUEUE) is r->token. */
+void
 h_queue_status(struct req *r)
 {
+	const struct token *t = &r->token;
 	struct queue_place p;
 	struct json_object *o = NULL;
-	struct token t;
-	enum token_err e;
 	int64_t until;
 
-	if ((e = token_verify(r->authorization, time(NULL), &t)) != TOKEN_OK)
-		return queue_token_fail(r, e);
-	if (t.kind == TOKEN_USER)
-		return http_error(r, 403, "TOKEN_WRONG_KIND", "this is not a queue token");
 	/* An admitted user polling: one cheap check, and the token they hold. */
-	if (t.kind == TOKEN_ACTIVE && (until = queue_active_until(&t)) > 0)
-		return active_answer(r, &t, until);
-	if (queue_poll(t.concert, t.user, t.number, &p) != 0)
-		return queue_down(r);
-
+	if (t->kind == TOKEN_ACTIVE && (until = queue_active_until(t)) > 0) {
+		active_answer(r, t, until);
+		return;
+	}
+	if (queue_poll(t->concert, t->user, t->number, &p) != 0) {
+		queue_down(r);
+		return;
+	}
 	if (p.status == Q_EXPIRED) {
 		o = json_object_new_object();
 		json_object_object_add(o, "status", json_object_new_string("EXPIRED"));
-		json_object_object_add(o, "queueNumber", json_object_new_int64(t.number));
-		json_object_object_add(o, "concertId", json_object_new_int64(t.concert));
+		json_object_object_add(o, "queueNumber", json_object_new_int64(t->number));
+		json_object_object_add(o, "concertId", json_object_new_int64(t->concert));
 		json_object_object_add(o, "position", NULL);
 		json_object_object_add(o, "etaSeconds", NULL);
 		json_object_object_add(o, "activeUntil", NULL);
 		http_reply(r, 200, o);
-		return 0;
+		return;
 	}
 	/* ACTIVE answers carry the signed ACTIVE token that booking needs. */
-	return place_reply(r, 200, t.user, t.concert, &p, "");
+	place_reply(r, 200, t->user, t->concert, &p, "");
 }

@@ -9,13 +9,12 @@
 #include "http.h"
 
 /* The benchmark baseline: no server is touched. */
-int
+void
 h_ping(struct req *r)
 {
 	static const char pong[] = "{\"status\":\"ok\"}";
 
 	http_reply_raw(r, 200, pong, sizeof(pong) - 1);
-	return 0;
 }
 
 /*
@@ -24,7 +23,7 @@ h_ping(struct req *r)
  * Each check is one round trip within the connect and statement deadlines,
  * so health itself never hangs on a dead server.
  */
-int
+void
 h_health(struct req *r)
 {
 	bool primary = db_health(DB_PRIMARY);
@@ -46,5 +45,4 @@ h_health(struct req *r)
 		cfg.read_routing == ROUTE_REPLICA ? "replica" : "primary"));
 	json_object_object_add(o, "maintenance", json_object_new_boolean(cfg.maintenance));
 	http_reply(r, primary ? 200 : 503, o);
-	return 0;
 }

@@ -4,23 +4,29 @@
 
 struct req;
 
+/*
+ * dispatch() calls a handler once the request's fields are validated and
+ * its caller has passed the route's auth level (route.c); the verified
+ * token, if the level needs one, is r->token. Each leaves its answer in r.
+ */
+
 /* h_system.c */
-int h_ping(struct req *r);
-int h_health(struct req *r);
+void h_ping(struct req *r);
+void h_health(struct req *r);
 
 /* h_queue.c */
-int h_queue_join(struct req *r);
-int h_queue_status(struct req *r);
+void h_queue_join(struct req *r);
+void h_queue_status(struct req *r);
 
 /* h_booking.c */
-int h_concerts(struct req *r);
-int h_schedules(struct req *r);
-int h_seats(struct req *r);
-int h_hold(struct req *r);
-int h_reservation_get(struct req *r);
-int h_reservation_release(struct req *r);
-int h_pay(struct req *r);
-int h_balance(struct req *r);
-int h_charge(struct req *r);
+void h_concerts(struct req *r);
+void h_schedules(struct req *r);
+void h_seats(struct req *r);
+void h_hold(struct req *r);
+void h_reservation_get(struct req *r);
+void h_reservation_release(struct req *r);
+void h_pay(struct req *r);
+void h_balance(struct req *r);
+void h_charge(struct req *r);
 
 #endif

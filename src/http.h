@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "token.h"
 #include "valid.h"
 
 #define HTTP_PATH_MAX 512
@@ -33,6 +34,10 @@ struct req {
 	struct json_object *in;		/* owned; parsed body, NULL if none */
 	struct fields f;		/* validated fields */
 	const struct route *route;	/* matched route, NULL if none */
+	struct token token;		/* the caller's token, as the route's auth level
+					   verified it (see auth.h); zero if none */
+	bool turn_ended;		/* the ACTIVE token's turn has ended (routes
+					   with R_AFTER_TURN only, see route.h) */
 
 	int status;			/* answer */
 	struct json_object *out;	/* owned; answer body */
@@ -67,7 +72,7 @@ void http_reply_raw(struct req *r, int status, const char *json, size_t len);
 /*
  * Answer with the error format of the API:
  * {"error":{"code":code,"message":...}}. Always returns -1 so that
- * handlers can "return http_error(...)".
+ * functions whose -1 means "answer set" can "return http_error(...)".
  */
 int http_error(struct req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -49,7 +49,7 @@ void metrics_db(int target, double ms);
 /* Record replica i's replay lag in seconds (negative: down). */
 void metrics_replica_lag(int replica, double seconds);
 
-/* GET /metrics: the Prometheus text exposition of all workers' totals. */
-int h_metrics(struct req *r);
+/* GET /metrics (loopback clients, AUTH_LOOPBACK): the Prometheus text of all workers' totals. */
+void h_metrics(struct req *r);
 
 #endif

@@ -8,7 +8,6 @@
 
 #include "cache.h"
 #include "config.h"
-#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "token.h"
@@ -362,21 +361,6 @@ queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place
 	return run(&poll_script, concert, user, number, 1, 0, p, NULL) == QJ_AGAIN ? 0 : -1;
 }
 
-int
-queue_token_fail(struct req *r, enum token_err e)
-{
-	switch (e) {
-	case TOKEN_EXPIRED:
-		return http_error(r, 401, "TOKEN_EXPIRED", "%s", token_message(e));
-	case TOKEN_MISSING:
-		return http_error(r, 401, "TOKEN_MISSING", "%s", token_message(e));
-	case TOKEN_NO_KEY:
-		return http_error(r, 503, "UNAVAILABLE", "%s", token_message(e));
-	default:
-		return http_error(r, 401, "TOKEN_INVALID", "%s", token_message(e));
-	}
-}
-
 /*
  * Turns whose end could not be written because Redis was unusable, kept
  * by this worker and written when Redis answers again (every booking
@@ -405,43 +389,16 @@ flush_pending(void)
 	}
 }
 
-int
-queue_require_active(struct req *r, int64_t concert, struct token *t)
+enum queue_turn
+queue_turn(const struct token *t)
 {
-	enum token_err e;
 	int64_t until;
-
-	if ((e = token_verify(r->authorization, time(NULL), t)) != TOKEN_OK)
-		return queue_token_fail(r, e);
-	if (t->kind != TOKEN_ACTIVE)
-		return http_error(r, 403, "NOT_ACTIVE",
-				  "your turn in the queue has not come yet");
-	if (concert != 0 && t->concert != concert)
-		return http_error(r, 403, "TOKEN_WRONG_CONCERT",
-				  "this token is for another concert");
 
 	if (npending > 0)
 		flush_pending();
 	if ((until = queue_active_until(t)) < 0)
-		return 0;	/* Redis unusable: the signed expiry decides. */
-	if (until <= (int64_t)time(NULL) * 1000) {
-		http_error(r, 401, "TOKEN_REVOKED",
-			   "this turn has ended (paid or expired); join the queue again");
-		return -2;
-	}
-	return 0;
-}
-
-int
-queue_require_user(struct req *r, const char *user, struct token *t)
-{
-	enum token_err e;
-
-	if ((e = token_verify(r->authorization, time(NULL), t)) != TOKEN_OK)
-		return queue_token_fail(r, e);
-	if (strcmp(t->user, user) != 0)
-		return http_error(r, 403, "FORBIDDEN", "this token belongs to another user");
-	return 0;
+		return QT_UNKNOWN;
+	return until > (int64_t)time(NULL) * 1000 ? QT_ON : QT_ENDED;
 }
 
 void

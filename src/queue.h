@@ -7,8 +7,6 @@
 
 #include "token.h"
 
-struct req;
-
 enum queue_status { Q_WAITING, Q_ACTIVE, Q_EXPIRED };
 
 /* A user's place as one atomic script saw it. */
@@ -53,30 +51,26 @@ enum queue_join queue_join(int64_t concert, const char *user, int verified, char
 /* The place of token number for user; also counts as a poll. 0 or -1. */
 int queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p);
 
+/* Whether the turn an ACTIVE token stands for is still on. */
+enum queue_turn {
+	QT_ON,		/* admitted, and neither paid nor past its end */
+	QT_ENDED,	/* ended by payment or at its end, or never admitted */
+	QT_UNKNOWN	/* Redis is unusable: the caller decides on the signed expiry */
+};
+
 /*
- * The one check every booking handler makes: a genuine, unexpired ACTIVE
- * token of this concert (concert 0: any, the caller checks later), not
- * revoked. Costs the signature check and at most one Redis command; when
- * Redis is unusable the signed expiry alone decides. Returns 0 with *t
- * filled, or -1 with the error answer set on r; -2 (answer set, *t
- * filled) when the token is genuine but its turn was ended by payment.
+ * The check the booking routes make on a genuine ACTIVE token t: is its
+ * turn on by the concert's active set in Redis? Writes first the turn
+ * ends an outage kept back (see queue_revoke()). One Redis command when
+ * nothing was kept back.
  */
-int queue_require_active(struct req *r, int64_t concert, struct token *t);
+enum queue_turn queue_turn(const struct token *t);
 
 /*
  * When the turn t stands for ends, in Unix milliseconds: 0 if it is not
  * (or no longer) active, -1 if Redis is unusable. One Redis command.
  */
 int64_t queue_active_until(const struct token *t);
-
-/*
- * A signed token of user (any kind: queue or user token), for requests on
- * the user's own data. Returns 0 or -1 with the error answer set.
- */
-int queue_require_user(struct req *r, const char *user, struct token *t);
-
-/* Set the answer for a token that failed verification. Returns -1. */
-int queue_token_fail(struct req *r, enum token_err e);
 
 /*
  * End the turn t stands for, after payment; a later turn of the same user

@@ -4,18 +4,29 @@
 
 #include <stdint.h>
 
+#include "auth.h"
 #include "valid.h"
 
 struct req;
-typedef int (*route_handler)(struct req *);
+
+/*
+ * A handler gets a request whose route matched, whose fields are
+ * validated and whose caller passed the route's auth level; it leaves
+ * its answer (success or error) in r.
+ */
+typedef void (*route_handler)(struct req *r);
 
 /* Route flags. */
 #define R_IDEMPOTENT_KEY 0x1	/* reads the Idempotency-Key header */
 #define R_QUEUE 0x2		/* part of the queue: closed in maintenance mode */
+#define R_AFTER_TURN 0x4	/* AUTH_ACTIVE, but also called when the turn has
+				   ended (r->turn_ended, 401 TOKEN_REVOKED set):
+				   a retried payment finds its first answer */
 
 struct route {
 	const char *method;
 	const char *pattern;	/* "/api/concerts/{concertId}/schedules" */
+	enum auth_need auth;	/* what the caller must show; dispatch() checks */
 	route_handler handler;
 	uint32_t body_required;	/* fields the JSON body must have (1u << field) */
 	uint32_t body_optional;	/* fields it may have */

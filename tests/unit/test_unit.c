@@ -1,12 +1,14 @@
-/* test_unit.c: unit tests for routing, validation, configuration and tokens. */
+/* test_unit.c: unit tests for routing, validation, configuration, tokens and auth levels. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "handlers.h"
+#include "http.h"
 #include "jsoncheck.h"
 #include "route.h"
 #include "token.h"
@@ -244,6 +246,124 @@ START_TEST(token_round_trip_and_tampering)
 }
 END_TEST
 
+/*
+ * Run auth_check() on a fresh request with the given header, address and
+ * path user; returns the result, with the answer's status and error code
+ * in *status and code ("" when none was set).
+ */
+static enum auth_result
+check_auth(enum auth_need need, const char *header, const char *addr, const char *user,
+	   int *status, char code[32], struct token *t)
+{
+	struct json_object *err, *c;
+	enum auth_result res;
+	struct req r;
+
+	memset(&r, 0, sizeof(r));
+	r.authorization = header;
+	r.remote_addr = addr;
+	if (user != NULL)
+		ck_assert_int_eq(valid_field(F_USER_ID, NULL, user, &r.f), VALID_OK);
+	res = auth_check(&r, need);
+	*status = r.status;
+	code[0] = '\0';
+	if (r.out != NULL && json_object_object_get_ex(r.out, "error", &err) &&
+	    json_object_object_get_ex(err, "code", &c))
+		snprintf(code, 32, "%s", json_object_get_string(c));
+	*t = r.token;
+	http_req_free(&r);
+	return res;
+}
+
+START_TEST(auth_levels_check_tokens_and_addresses)
+{
+	static const char alice[] = "00000000-0000-4000-8000-000000000001";
+	static const char bob[] = "00000000-0000-4000-8000-000000000002";
+	char key_err[256], *key, code[32], user_tok[TOKEN_MAX], wait_tok[TOKEN_MAX];
+	char old_tok[TOKEN_MAX];
+	const struct route *rt;
+	struct token t, got;
+	int status, n, i;
+
+	key = strdup(write_temp("0123456789abcdef0123456789abcdef-key-auth"));
+	ck_assert_int_eq(token_load_keys(key, "", key_err, sizeof(key_err)), 0);
+	memset(&t, 0, sizeof(t));
+	t.kind = TOKEN_USER;
+	strcpy(t.user, alice);
+	t.iat = time(NULL);
+	t.exp = t.iat + 600;
+	ck_assert_uint_gt(token_sign(&t, user_tok, sizeof(user_tok)), 0);
+	t.kind = TOKEN_WAITING;
+	t.concert = 4;
+	t.number = 7;
+	ck_assert_uint_gt(token_sign(&t, wait_tok, sizeof(wait_tok)), 0);
+	t.exp = t.iat - 1;
+	ck_assert_uint_gt(token_sign(&t, old_tok, sizeof(old_tok)), 0);
+
+	/* No token level asks for one; loopback asks for the address alone. */
+	ck_assert_int_eq(check_auth(AUTH_NONE, NULL, "192.0.2.7", NULL, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_int_eq(check_auth(AUTH_LOOPBACK, user_tok, "192.0.2.7", NULL, &status, code,
+				    &got), AUTH_DENIED);
+	ck_assert_int_eq(status, 403);
+	ck_assert_str_eq(code, "FORBIDDEN");
+	ck_assert_int_eq(check_auth(AUTH_LOOPBACK, NULL, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_int_eq(check_auth(AUTH_LOOPBACK, NULL, "127.0.0.1", NULL, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_int_eq(check_auth(AUTH_LOOPBACK, NULL, "::1", NULL, &status, code, &got),
+			 AUTH_PASS);
+
+	/* Every route of the table that needs a token refuses a request without one. */
+	rt = route_table(&n);
+	for (i = 0; i < n; i++) {
+		if (rt[i].auth == AUTH_NONE || rt[i].auth == AUTH_LOOPBACK)
+			continue;
+		ck_assert_int_eq(check_auth(rt[i].auth, NULL, "127.0.0.1", alice, &status, code,
+					    &got), AUTH_DENIED);
+		ck_assert_msg(status == 401 && strcmp(code, "TOKEN_MISSING") == 0,
+			      "%s %s: %d %s", rt[i].method, rt[i].pattern, status, code);
+		ck_assert_int_eq(check_auth(rt[i].auth, old_tok, "127.0.0.1", alice, &status,
+					    code, &got), AUTH_DENIED);
+		ck_assert_str_eq(code, "TOKEN_EXPIRED");
+		ck_assert_str_eq(got.user, "");	/* a refused token's claims are cleared */
+		ck_assert_int_eq(check_auth(rt[i].auth, "Bearer garbage", "127.0.0.1", alice,
+					    &status, code, &got), AUTH_DENIED);
+		ck_assert_str_eq(code, "TOKEN_INVALID");
+	}
+
+	/* Any genuine token; the verified claims are the request's. */
+	ck_assert_int_eq(check_auth(AUTH_TOKEN, wait_tok, NULL, NULL, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_str_eq(got.user, alice);
+	ck_assert_int_eq(got.concert, 4);
+	/* Queue tokens only. */
+	ck_assert_int_eq(check_auth(AUTH_QUEUE, wait_tok, NULL, NULL, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_int_eq(check_auth(AUTH_QUEUE, user_tok, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_str_eq(code, "TOKEN_WRONG_KIND");
+	/* ACTIVE tokens only (the turn itself is Redis's, see test_access.py). */
+	ck_assert_int_eq(check_auth(AUTH_ACTIVE, wait_tok, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_str_eq(code, "NOT_ACTIVE");
+	ck_assert_int_eq(check_auth(AUTH_ACTIVE, user_tok, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_str_eq(code, "NOT_ACTIVE");
+	/* The path's user's token only, of any kind. */
+	ck_assert_int_eq(check_auth(AUTH_USER, user_tok, NULL, alice, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_int_eq(check_auth(AUTH_USER, wait_tok, NULL, alice, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_int_eq(check_auth(AUTH_USER, user_tok, NULL, bob, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_int_eq(status, 403);
+	ck_assert_str_eq(code, "FORBIDDEN");
+	unlink(key);
+	free(key);
+}
+END_TEST
+
 START_TEST(jsoncheck_accepts_json_and_only_json)
 {
 	static const char *const good[] = {
@@ -279,6 +399,7 @@ suite(void)
 	tcase_add_test(tc, config_rejects_bad_values);
 	tcase_add_test(tc, token_round_trip_and_tampering);
 	tcase_add_test(tc, jsoncheck_accepts_json_and_only_json);
+	tcase_add_test(tc, auth_levels_check_tokens_and_addresses);
 	suite_add_tcase(s, tc);
 	return s;
 }

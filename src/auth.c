@@ -1,0 +1,121 @@
+/* auth.c: route access levels checked, and token and turn failures turned into answers. */
+#include "auth.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "http.h"
+#include "queue.h"
+#include "token.h"
+
+/* Answer a token that failed verification. */
+static void
+token_fail(struct req *r, enum token_err e)
+{
+	switch (e) {
+	case TOKEN_EXPIRED:
+		http_error(r, 401, "TOKEN_EXPIRED", "%s", token_message(e));
+		break;
+	case TOKEN_MISSING:
+		http_error(r, 401, "TOKEN_MISSING", "%s", token_message(e));
+		break;
+	case TOKEN_NO_KEY:
+		http_error(r, 503, "UNAVAILABLE", "%s", token_message(e));
+		break;
+	default:
+		http_error(r, 401, "TOKEN_INVALID", "%s", token_message(e));
+		break;
+	}
+}
+
+/* Is addr (REMOTE_ADDR, may be NULL) a loopback address? */
+static int
+loopback(const char *addr)
+{
+	return addr != NULL && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0);
+}
+
+/*
+ * AUTH_ACTIVE on the genuine token t: an ACTIVE token, of the request's
+ * concert if it names one, whose turn Redis still holds on. Costs at most
+ * one Redis command; when Redis is unusable the signed expiry alone
+ * decides, so that admitted users keep booking through an outage.
+ */
+static enum auth_result
+active(struct req *r, const struct token *t)
+{
+	if (t->kind != TOKEN_ACTIVE) {
+		http_error(r, 403, "NOT_ACTIVE", "your turn in the queue has not come yet");
+		return AUTH_DENIED;
+	}
+	if (FIELD_HAVE(&r->f, F_CONCERT_ID) && t->concert != r->f.concert_id) {
+		http_error(r, 403, "TOKEN_WRONG_CONCERT", "this token is for another concert");
+		return AUTH_DENIED;
+	}
+	switch (queue_turn(t)) {
+	case QT_ON:
+	case QT_UNKNOWN:
+		return AUTH_PASS;
+	case QT_ENDED:
+		break;
+	}
+	http_error(r, 401, "TOKEN_REVOKED",
+		   "this turn has ended (paid or expired); join the queue again");
+	return AUTH_TURN_ENDED;
+}
+
+enum auth_result
+auth_check(struct req *r, enum auth_need need)
+{
+	struct token *t = &r->token;
+	enum auth_result res = AUTH_DENIED;
+	enum token_err e;
+
+	/* Levels without a token. */
+	switch (need) {
+	case AUTH_NONE:
+		return AUTH_PASS;
+	case AUTH_LOOPBACK:
+		/* nginx allows loopback only for these; the worker checks again. */
+		if (loopback(r->remote_addr))
+			return AUTH_PASS;
+		http_error(r, 403, "FORBIDDEN", "this resource is served to loopback only");
+		return AUTH_DENIED;
+	case AUTH_TOKEN:
+	case AUTH_QUEUE:
+	case AUTH_ACTIVE:
+	case AUTH_USER:
+		break;
+	}
+
+	if ((e = token_verify(r->authorization, time(NULL), t)) != TOKEN_OK) {
+		token_fail(r, e);
+		goto out;
+	}
+	switch (need) {
+	case AUTH_QUEUE:
+		if (t->kind == TOKEN_USER) {
+			http_error(r, 403, "TOKEN_WRONG_KIND", "this is not a queue token");
+			goto out;
+		}
+		break;
+	case AUTH_ACTIVE:
+		if ((res = active(r, t)) != AUTH_PASS)
+			goto out;
+		break;
+	case AUTH_USER:
+		if (strcmp(t->user, r->f.user_id) != 0) {
+			http_error(r, 403, "FORBIDDEN", "this token belongs to another user");
+			goto out;
+		}
+		break;
+	default:
+		break;
+	}
+	res = AUTH_PASS;
+out:
+	/* A refused token's claims are no one's to read. */
+	if (res == AUTH_DENIED)
+		memset(t, 0, sizeof(*t));
+	return res;
+}

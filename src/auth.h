@@ -1,0 +1,37 @@
+/* auth.h: what each route needs from its caller, checked before its handler runs. */
+#ifndef BOXOFFICE_AUTH_H
+#define BOXOFFICE_AUTH_H
+
+struct req;
+
+/*
+ * What a route needs from its caller; each route in route.c names one.
+ * Each level is one case of auth_check(), which is also where a level
+ * for a signed-in session or for an operator's credential would go.
+ */
+enum auth_need {
+	AUTH_NONE,	/* anyone */
+	AUTH_LOOPBACK,	/* a client on a loopback address (metrics scrapes) */
+	AUTH_TOKEN,	/* any genuine token; the SQL keeps to its user's rows */
+	AUTH_QUEUE,	/* a queue token, WAITING or ACTIVE */
+	AUTH_ACTIVE,	/* an ACTIVE token whose turn is on, of the request's
+			   concertId if it names one */
+	AUTH_USER	/* any genuine token of the path's userId */
+};
+
+/* What auth_check() found. */
+enum auth_result {
+	AUTH_PASS,		/* r->token holds the verified token, if one was needed */
+	AUTH_DENIED,		/* the error answer is set */
+	AUTH_TURN_ENDED		/* AUTH_ACTIVE: a genuine ACTIVE token whose turn has
+				   ended; r->token holds it, 401 TOKEN_REVOKED is set */
+};
+
+/*
+ * Check that r's caller meets need, reading r->authorization,
+ * r->remote_addr and the validated fields r->f. A token is verified into
+ * r->token; every token failure and refusal is answered here.
+ */
+enum auth_result auth_check(struct req *r, enum auth_need need);
+
+#endif
