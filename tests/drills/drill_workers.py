@@ -40,6 +40,29 @@ def _idle_in_pool(pid):
     return "skb_wait_for_more_packets" in w or "accept" in w
 
 
+def _age_s(pid):
+    """Seconds since pid started (0 if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return up - start / os.sysconf("SC_CLK_TCK")
+
+
+# A respawned worker still starting up (reading its settings, before it
+# counts its start and joins the pool) is neither idle nor inside a
+# request, and killing it proves nothing; on a loaded machine start-up can
+# take a while, so only workers this old are targets.
+MIN_TARGET_AGE_S = 2.0
+
+
+def _targets(s):
+    return [p for p in s.worker_pids() if _age_s(p) >= MIN_TARGET_AGE_S]
+
+
 def drill_workers_killed(ctx):
     s = ctx.stack
     tokens = [ctx.active_token(CONCERT, u) for u in SEATMAP_USERS]
@@ -67,14 +90,13 @@ def drill_workers_killed(ctx):
         while time.monotonic() < deadline and len(killed) < 60:
             pid, busy = None, False
             for _ in range(100):                 # look for one inside a request
-                pids = s.worker_pids()
-                cand = [p for p in pids if _busy(p)]
+                cand = [p for p in _targets(s) if _busy(p)]
                 if cand:
                     pid, busy = rng.choice(cand), True
                     break
                 time.sleep(0.001)
             if pid is None:
-                cand = [p for p in s.worker_pids() if _idle_in_pool(p)]
+                cand = [p for p in _targets(s) if _idle_in_pool(p)]
                 pid = rng.choice(cand) if cand else None
             if pid is not None:
                 try:
