@@ -12,6 +12,9 @@ int h_health(struct req *r);
 int h_queue_join(struct req *r);
 int h_queue_status(struct req *r);
 
+/* h_metrics.c */
+int h_metrics(struct req *r);
+
 /* h_booking.c */
 int h_concerts(struct req *r);
 int h_schedules(struct req *r);

@@ -8,6 +8,8 @@
 #include "config.h"
 #include "handlers.h"
 #include "jsoncheck.h"
+#include "keys.h"
+#include "lua_scripts.h"
 #include "route.h"
 #include "token.h"
 #include "valid.h"
@@ -265,6 +267,28 @@ START_TEST(jsoncheck_accepts_json_and_only_json)
 }
 END_TEST
 
+/* The queue scripts name their KEYS in the order of the C key table. */
+START_TEST(queue_scripts_name_keys_in_table_order)
+{
+	char want[256] = "local ", key[64];
+	int i;
+
+	for (i = 0; i < KP__MAX; i++) {
+		strcat(want, keys_parts[i].name);
+		strcat(want, ", ");
+	}
+	strcat(want, "known_users, sale_key =\n  unpack(KEYS)\n");
+	ck_assert_msg(strstr(LUA_QUEUE_PROLOGUE, want) != NULL, "the prologue does not start: %s", want);
+	keys_queue(key, sizeof(key), 42, KP_ADMITS);
+	ck_assert_str_eq(key, "q:{42}:admits");
+	ck_assert_int_eq(keys_queue_concert(key, KP_ADMITS), 42);
+	ck_assert_int_eq(keys_queue_concert(key, KP_SEQ), 0);
+	ck_assert_int_eq(keys_queue_concert("q:{x}:admits", KP_ADMITS), 0);
+	keys_queue_pattern(key, sizeof(key), KP_SEQ);
+	ck_assert_str_eq(key, "q:{*}:seq");
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -279,6 +303,7 @@ suite(void)
 	tcase_add_test(tc, config_rejects_bad_values);
 	tcase_add_test(tc, token_round_trip_and_tampering);
 	tcase_add_test(tc, jsoncheck_accepts_json_and_only_json);
+	tcase_add_test(tc, queue_scripts_name_keys_in_table_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
