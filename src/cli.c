@@ -508,59 +508,96 @@ out:
 	return rc;
 }
 
-/* Fill the read cache with the concert list and every concert's schedules. */
+/* Did query res work? If not, says so (what failed) and returns 0. */
+static int
+warm_pg_ok(PGresult *res, const char *what)
+{
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		return 1;
+	fprintf(stderr, "boxofficectl cache warm: %s: %s", what, PQresultErrorMessage(res));
+	return 0;
+}
+
+/* Did Redis take a write? If not, says so and returns 0. r is freed. */
+static int
+warm_redis_ok(redisReply *r)
+{
+	int ok = r->type != REDIS_REPLY_ERROR;
+
+	if (!ok)
+		fprintf(stderr, "boxofficectl cache warm: redis: %s\n", r->str);
+	freeReplyObject(r);
+	return ok;
+}
+
+/*
+ * Fill the read cache with the concert list and every concert's schedules,
+ * and the known-users set. All of it or a failure: a query or a write that
+ * fails is reported and the command exits 1, so that an operator does not
+ * trust a cache that is only partly warm.
+ */
 static int
 cmd_cache_warm(void)
 {
 	PGconn *pc = pg();
 	redisContext *c = rd();
-	PGresult *res = NULL, *one;
+	PGresult *res = NULL, *one = NULL;
 	const char *params[1];
 	redisReply *reply;
 	char key[64];
-	int i, n = 0, queued, rc = 1;
+	int i, n = 0, queued, nusers = 0, rc = 1;
 
 	res = PQexec(pc, "SELECT boxoffice_concerts_json()");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (!warm_pg_ok(res, "concert list") || PQntuples(res) != 1)
 		goto out;
-	freeReplyObject(rcmd(c, "SET %s %s PX %lld", keys_concerts, PQgetvalue(res, 0, 0),
-			     (long long)cfg.cache_ttl_ms));
+	if (!warm_redis_ok(rcmd(c, "SET %s %s PX %lld", keys_concerts, PQgetvalue(res, 0, 0),
+				(long long)cfg.cache_ttl_ms)))
+		goto out;
 	PQclear(res);
 	res = PQexec(pc, "SELECT id FROM concerts WHERE on_sale ORDER BY id");
+	if (!warm_pg_ok(res, "concerts on sale"))
+		goto out;
 	for (i = 0; i < PQntuples(res); i++) {
 		params[0] = PQgetvalue(res, i, 0);
 		one = PQexecParams(pc, "SELECT boxoffice_schedules_json($1::bigint)", 1, NULL,
 				   params, NULL, NULL, 0);
-		if (PQresultStatus(one) == PGRES_TUPLES_OK && !PQgetisnull(one, 0, 0)) {
+		if (!warm_pg_ok(one, "schedules"))
+			goto out;
+		if (PQntuples(one) == 1 && !PQgetisnull(one, 0, 0)) {
 			keys_schedules(key, sizeof(key), strtoll(params[0], NULL, 10));
-			freeReplyObject(rcmd(c, "SET %s %s PX %lld", key, PQgetvalue(one, 0, 0),
-					     (long long)cfg.cache_ttl_ms));
+			if (!warm_redis_ok(rcmd(c, "SET %s %s PX %lld", key, PQgetvalue(one, 0, 0),
+						(long long)cfg.cache_ttl_ms)))
+				goto out;
 			n++;
 		}
 		PQclear(one);
+		one = NULL;
 	}
 	PQclear(res);
 	/* Known users let queue joins skip the database look-up. */
 	res = PQexec(pc, "SELECT id FROM users");
-	for (i = 0, queued = 0; i < PQntuples(res); i++) {
+	if (!warm_pg_ok(res, "users"))
+		goto out;
+	nusers = PQntuples(res);
+	for (i = 0, queued = 0; i < nusers; i++) {
 		redisAppendCommand(c, "SADD %s %s", keys_known_users, PQgetvalue(res, i, 0));
 		/* Pipelined in batches: one round trip per thousand users. */
-		if (++queued == 1000 || i == PQntuples(res) - 1) {
-			for (; queued > 0; queued--) {
-				if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
-					fprintf(stderr, "boxofficectl: redis: %s\n", c->errstr);
-					goto out;
-				}
-				freeReplyObject(reply);
+		if (++queued < 1000 && i < nusers - 1)
+			continue;
+		for (; queued > 0; queued--) {
+			if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
+				fprintf(stderr, "boxofficectl: redis: %s\n", c->errstr);
+				goto out;
 			}
+			if (!warm_redis_ok(reply))
+				goto out;
 		}
 	}
-	printf("cache warmed: concert list, %d schedule lists, %d known users\n", n,
-	       PQntuples(res));
+	printf("cache warmed: concert list, %d schedule lists, %d known users\n", n, nusers);
 	rc = 0;
 out:
-	if (rc != 0)
-		fprintf(stderr, "boxofficectl cache warm: %s", PQerrorMessage(pc));
+	if (one != NULL)
+		PQclear(one);
 	PQclear(res);
 	PQfinish(pc);
 	redisFree(c);
