@@ -20,8 +20,9 @@ static const int statuses[NSTATUS] = { 200, 201, 204, 400, 401, 402, 403, 404, 4
 /* Upper bounds in milliseconds; the last bucket is +Inf. */
 static const double bounds_ms[NBUCKETS - 1] = { 0.5, 1, 2.5, 5, 10, 25, 50, 100,
 						250, 500, 1000, 2500, 5000 };
-static const char *const methods[] = { "GET", "POST", "DELETE", "OTHER" };
 #define NMETHODS 4
+static const char *const methods[] = { "GET", "POST", "DELETE", "OTHER" };
+_Static_assert(sizeof(methods) / sizeof(methods[0]) == NMETHODS, "NMETHODS methods");
 
 static const struct {
 	const char *name;
