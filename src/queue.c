@@ -103,6 +103,71 @@ queue_configure(void)
 	args.ready = true;
 }
 
+/* An integer reply's value, a string reply's number; -1 for anything else. */
+static int64_t
+reply_int(redisReply *r)
+{
+	int64_t v = -1;
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	else if (r->type == REDIS_REPLY_STRING)
+		v = strtoll(r->str, NULL, 10);
+	else if (r->type == REDIS_REPLY_NIL)
+		v = 0;
+	freeReplyObject(r);
+	return v;
+}
+
+/* The queues whose seq keys are in one SCAN page. */
+static void
+stats_page(const redisReply *found, void (*each)(const struct queue_stats *, void *),
+	   void *arg)
+{
+	struct queue_stats q;
+	char key[64];
+	size_t i;
+	int e;
+
+	for (i = 0; i < found->elements; i++) {
+		if (found->element[i]->type != REDIS_REPLY_STRING ||
+		    (q.concert = keys_queue_concert(found->element[i]->str, KP_SEQ)) <= 0)
+			continue;
+		keys_queue(key, sizeof(key), q.concert, KP_WAIT);
+		q.waiting = reply_int(cache_command("ZCARD %s", key));
+		keys_queue(key, sizeof(key), q.concert, KP_ACTIVE);
+		q.active = reply_int(cache_command("ZCARD %s", key));
+		keys_queue(key, sizeof(key), q.concert, KP_STATS);
+		for (e = 0; e < QE__MAX; e++)
+			q.events[e] = reply_int(cache_command("HGET %s %s", key,
+							      queue_event_names[e]));
+		each(&q, arg);
+	}
+}
+
+void
+queue_stats(void (*each)(const struct queue_stats *s, void *arg), void *arg)
+{
+	redisReply *page = NULL;
+	char cursor[32] = "0", pattern[32];
+	int steps = 0;
+
+	keys_queue_pattern(pattern, sizeof(pattern), KP_SEQ);
+	do {
+		page = cache_command("SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+		if (page == NULL || page->type != REDIS_REPLY_ARRAY || page->elements != 2)
+			break;
+		snprintf(cursor, sizeof(cursor), "%s", page->element[0]->str);
+		stats_page(page->element[1], each, arg);
+		freeReplyObject(page);
+		page = NULL;
+	} while (strcmp(cursor, "0") != 0 && ++steps < 100);
+	if (page != NULL)
+		freeReplyObject(page);
+}
+
 /*
  * Run script for (concert, user[, number]) and decode its reply. sale is
  * the sale state to store ('t', 'f' or 'n'), or 0; *cached (if not NULL)
@@ -215,71 +280,6 @@ int
 queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p)
 {
 	return run(&poll_script, concert, user, number, 1, 0, p, NULL) == QJ_AGAIN ? 0 : -1;
-}
-
-/* An integer reply's value, a string reply's number; -1 for anything else. */
-static int64_t
-reply_int(redisReply *r)
-{
-	int64_t v = -1;
-
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		v = r->integer;
-	else if (r->type == REDIS_REPLY_STRING)
-		v = strtoll(r->str, NULL, 10);
-	else if (r->type == REDIS_REPLY_NIL)
-		v = 0;
-	freeReplyObject(r);
-	return v;
-}
-
-/* The queues whose seq keys are in one SCAN page. */
-static void
-stats_page(const redisReply *found, void (*each)(const struct queue_stats *, void *),
-	   void *arg)
-{
-	struct queue_stats q;
-	char key[64];
-	size_t i;
-	int e;
-
-	for (i = 0; i < found->elements; i++) {
-		if (found->element[i]->type != REDIS_REPLY_STRING ||
-		    (q.concert = keys_queue_concert(found->element[i]->str, KP_SEQ)) <= 0)
-			continue;
-		keys_queue(key, sizeof(key), q.concert, KP_WAIT);
-		q.waiting = reply_int(cache_command("ZCARD %s", key));
-		keys_queue(key, sizeof(key), q.concert, KP_ACTIVE);
-		q.active = reply_int(cache_command("ZCARD %s", key));
-		keys_queue(key, sizeof(key), q.concert, KP_STATS);
-		for (e = 0; e < QE__MAX; e++)
-			q.events[e] = reply_int(cache_command("HGET %s %s", key,
-							      queue_event_names[e]));
-		each(&q, arg);
-	}
-}
-
-void
-queue_stats(void (*each)(const struct queue_stats *s, void *arg), void *arg)
-{
-	redisReply *page = NULL;
-	char cursor[32] = "0", pattern[32];
-	int steps = 0;
-
-	keys_queue_pattern(pattern, sizeof(pattern), KP_SEQ);
-	do {
-		page = cache_command("SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-		if (page == NULL || page->type != REDIS_REPLY_ARRAY || page->elements != 2)
-			break;
-		snprintf(cursor, sizeof(cursor), "%s", page->element[0]->str);
-		stats_page(page->element[1], each, arg);
-		freeReplyObject(page);
-		page = NULL;
-	} while (strcmp(cursor, "0") != 0 && ++steps < 100);
-	if (page != NULL)
-		freeReplyObject(page);
 }
 
 int
