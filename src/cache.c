@@ -165,13 +165,13 @@ redisReply *
 cache_eval(struct cache_script *s, int nkeys, int argc, const char **argv,
 	   const size_t *lens)
 {
-	const char *av[32];
-	size_t lv[32];
+	const char *av[CACHE_EVAL_MAX_ARGS + 3];	/* EVALSHA sha nkeys, then argv */
+	size_t lv[CACHE_EVAL_MAX_ARGS + 3];
 	char nk[16];
 	redisReply *r = NULL;
 	int i, attempt;
 
-	if (argc + 3 > 32)
+	if (argc > CACHE_EVAL_MAX_ARGS)
 		return NULL;
 	snprintf(nk, sizeof(nk), "%d", nkeys);
 	for (attempt = 0; attempt < 2; attempt++) {

@@ -34,7 +34,13 @@ struct cache_script {
 	char sha[41];		/* filled on first load */
 };
 
-/* Run script s with nkeys keys followed by arguments, all in argv. */
+/* The most keys and arguments one cache_eval() passes. */
+#define CACHE_EVAL_MAX_ARGS 29
+
+/*
+ * Run script s with nkeys keys followed by arguments, all in argv (argc of
+ * them, at most CACHE_EVAL_MAX_ARGS; NULL if more).
+ */
 redisReply *cache_eval(struct cache_script *s, int nkeys, int argc,
 		       const char **argv, const size_t *lens);
 

@@ -16,7 +16,7 @@
 
 #include "cache.h"
 #include "config.h"
-#include "queue.h"
+#include "keys.h"
 #include "token.h"
 #include "valid.h"
 
@@ -313,11 +313,6 @@ out:
 	return rc;
 }
 
-/* Which Redis type each queue part has, in the order of queue_parts[]. */
-enum part_type { P_STRING, P_HASH, P_ZSET };
-static const enum part_type part_types[] = { P_STRING, P_HASH, P_ZSET, P_ZSET,
-					     P_ZSET, P_ZSET, P_HASH, P_STRING, P_STRING };
-
 static redisReply *
 rcmd(redisContext *c, const char *fmt, ...)
 {
@@ -356,19 +351,19 @@ cmd_queue_stats(const char *arg)
 	if (parse_concert(arg, &concert) != 0)
 		return 2;
 	c = rd();
-	queue_key(key, sizeof(key), concert, "wait");
+	keys_queue(key, sizeof(key), concert, KP_WAIT);
 	r = rcmd(c, "ZCARD %s", key);
 	printf("concert %lld\nwaiting %lld\n", (long long)concert, r->integer);
 	freeReplyObject(r);
-	queue_key(key, sizeof(key), concert, "active");
+	keys_queue(key, sizeof(key), concert, KP_ACTIVE);
 	r = rcmd(c, "ZCARD %s", key);
 	printf("active %lld\n", r->integer);
 	freeReplyObject(r);
-	queue_key(key, sizeof(key), concert, "seq");
+	keys_queue(key, sizeof(key), concert, KP_SEQ);
 	r = rcmd(c, "GET %s", key);
 	printf("last_number %s\n", r->type == REDIS_REPLY_STRING ? r->str : "0");
 	freeReplyObject(r);
-	queue_key(key, sizeof(key), concert, "stats");
+	keys_queue(key, sizeof(key), concert, KP_STATS);
 	r = rcmd(c, "HGETALL %s", key);
 	for (i = 0; i + 1 < r->elements; i += 2)
 		printf("%s %s\n", r->element[i]->str, r->element[i + 1]->str);
@@ -401,11 +396,11 @@ cmd_queue_dump(const char *arg, const char *path)
 	json_object_object_add(root, "dumpedAt", json_object_new_int64((int64_t)time(NULL)));
 	/* One MULTI block: a consistent snapshot even while users poll. */
 	freeReplyObject(rcmd(c, "MULTI"));
-	for (p = 0; queue_parts[p] != NULL; p++) {
-		queue_key(key, sizeof(key), concert, queue_parts[p]);
-		if (part_types[p] == P_STRING)
+	for (p = 0; p < KP__MAX; p++) {
+		keys_queue(key, sizeof(key), concert, (enum keys_part)p);
+		if (keys_parts[p].type == KEYS_STRING)
 			freeReplyObject(rcmd(c, "GET %s", key));
-		else if (part_types[p] == P_HASH)
+		else if (keys_parts[p].type == KEYS_HASH)
 			freeReplyObject(rcmd(c, "HGETALL %s", key));
 		else
 			freeReplyObject(rcmd(c, "ZRANGE %s 0 -1 WITHSCORES", key));
@@ -416,12 +411,12 @@ cmd_queue_dump(const char *arg, const char *path)
 		freeReplyObject(r);
 		goto out;
 	}
-	for (p = 0; queue_parts[p] != NULL; p++) {
+	for (p = 0; p < KP__MAX; p++) {
 		redisReply *e = r->element[p];
 
-		if (part_types[p] == P_STRING) {
+		if (keys_parts[p].type == KEYS_STRING) {
 			part = e->type == REDIS_REPLY_STRING ? json_object_new_string(e->str) : NULL;
-		} else if (part_types[p] == P_HASH) {
+		} else if (keys_parts[p].type == KEYS_HASH) {
 			part = json_object_new_object();
 			for (i = 0; i + 1 < e->elements; i += 2)
 				json_object_object_add(part, e->element[i]->str,
@@ -436,7 +431,7 @@ cmd_queue_dump(const char *arg, const char *path)
 				json_object_array_add(part, pair);
 			}
 		}
-		json_object_object_add(root, queue_parts[p], part);
+		json_object_object_add(root, keys_parts[p].name, part);
 	}
 	freeReplyObject(r);
 	if (json_object_to_file_ext(path, root, JSON_C_TO_STRING_PRETTY) != 0) {
@@ -471,14 +466,14 @@ cmd_queue_restore(const char *path)
 	}
 	c = rd();
 	freeReplyObject(rcmd(c, "MULTI"));
-	for (p = 0; queue_parts[p] != NULL; p++) {
-		queue_key(key, sizeof(key), concert, queue_parts[p]);
+	for (p = 0; p < KP__MAX; p++) {
+		keys_queue(key, sizeof(key), concert, (enum keys_part)p);
 		freeReplyObject(rcmd(c, "DEL %s", key));
-		if (!json_object_object_get_ex(root, queue_parts[p], &part) || part == NULL)
+		if (!json_object_object_get_ex(root, keys_parts[p].name, &part) || part == NULL)
 			continue;
-		if (part_types[p] == P_STRING) {
+		if (keys_parts[p].type == KEYS_STRING) {
 			freeReplyObject(rcmd(c, "SET %s %s", key, json_object_get_string(part)));
-		} else if (part_types[p] == P_HASH) {
+		} else if (keys_parts[p].type == KEYS_HASH) {
 			json_object_object_foreach(part, hk, hv)
 				freeReplyObject(rcmd(c, "HSET %s %s %s", key, hk,
 						     json_object_get_string(hv)));
@@ -513,59 +508,96 @@ out:
 	return rc;
 }
 
-/* Fill the read cache with the concert list and every concert's schedules. */
+/* Did query res work? If not, says so (what failed) and returns 0. */
+static int
+warm_pg_ok(PGresult *res, const char *what)
+{
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		return 1;
+	fprintf(stderr, "boxofficectl cache warm: %s: %s", what, PQresultErrorMessage(res));
+	return 0;
+}
+
+/* Did Redis take a write? If not, says so and returns 0. r is freed. */
+static int
+warm_redis_ok(redisReply *r)
+{
+	int ok = r->type != REDIS_REPLY_ERROR;
+
+	if (!ok)
+		fprintf(stderr, "boxofficectl cache warm: redis: %s\n", r->str);
+	freeReplyObject(r);
+	return ok;
+}
+
+/*
+ * Fill the read cache with the concert list and every concert's schedules,
+ * and the known-users set. All of it or a failure: a query or a write that
+ * fails is reported and the command exits 1, so that an operator does not
+ * trust a cache that is only partly warm.
+ */
 static int
 cmd_cache_warm(void)
 {
 	PGconn *pc = pg();
 	redisContext *c = rd();
-	PGresult *res = NULL, *one;
+	PGresult *res = NULL, *one = NULL;
 	const char *params[1];
 	redisReply *reply;
 	char key[64];
-	int i, n = 0, queued, rc = 1;
+	int i, n = 0, queued, nusers = 0, rc = 1;
 
 	res = PQexec(pc, "SELECT boxoffice_concerts_json()");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (!warm_pg_ok(res, "concert list") || PQntuples(res) != 1)
 		goto out;
-	freeReplyObject(rcmd(c, "SET c:concerts %s PX %lld", PQgetvalue(res, 0, 0),
-			     (long long)cfg.cache_ttl_ms));
+	if (!warm_redis_ok(rcmd(c, "SET %s %s PX %lld", keys_concerts, PQgetvalue(res, 0, 0),
+				(long long)cfg.cache_ttl_ms)))
+		goto out;
 	PQclear(res);
 	res = PQexec(pc, "SELECT id FROM concerts WHERE on_sale ORDER BY id");
+	if (!warm_pg_ok(res, "concerts on sale"))
+		goto out;
 	for (i = 0; i < PQntuples(res); i++) {
 		params[0] = PQgetvalue(res, i, 0);
 		one = PQexecParams(pc, "SELECT boxoffice_schedules_json($1::bigint)", 1, NULL,
 				   params, NULL, NULL, 0);
-		if (PQresultStatus(one) == PGRES_TUPLES_OK && !PQgetisnull(one, 0, 0)) {
-			snprintf(key, sizeof(key), "c:schedules:%s", params[0]);
-			freeReplyObject(rcmd(c, "SET %s %s PX %lld", key, PQgetvalue(one, 0, 0),
-					     (long long)cfg.cache_ttl_ms));
+		if (!warm_pg_ok(one, "schedules"))
+			goto out;
+		if (PQntuples(one) == 1 && !PQgetisnull(one, 0, 0)) {
+			keys_schedules(key, sizeof(key), strtoll(params[0], NULL, 10));
+			if (!warm_redis_ok(rcmd(c, "SET %s %s PX %lld", key, PQgetvalue(one, 0, 0),
+						(long long)cfg.cache_ttl_ms)))
+				goto out;
 			n++;
 		}
 		PQclear(one);
+		one = NULL;
 	}
 	PQclear(res);
 	/* Known users let queue joins skip the database look-up. */
 	res = PQexec(pc, "SELECT id FROM users");
-	for (i = 0, queued = 0; i < PQntuples(res); i++) {
-		redisAppendCommand(c, "SADD users:known %s", PQgetvalue(res, i, 0));
+	if (!warm_pg_ok(res, "users"))
+		goto out;
+	nusers = PQntuples(res);
+	for (i = 0, queued = 0; i < nusers; i++) {
+		redisAppendCommand(c, "SADD %s %s", keys_known_users, PQgetvalue(res, i, 0));
 		/* Pipelined in batches: one round trip per thousand users. */
-		if (++queued == 1000 || i == PQntuples(res) - 1) {
-			for (; queued > 0; queued--) {
-				if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
-					fprintf(stderr, "boxofficectl: redis: %s\n", c->errstr);
-					goto out;
-				}
-				freeReplyObject(reply);
+		if (++queued < 1000 && i < nusers - 1)
+			continue;
+		for (; queued > 0; queued--) {
+			if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
+				fprintf(stderr, "boxofficectl: redis: %s\n", c->errstr);
+				goto out;
 			}
+			if (!warm_redis_ok(reply))
+				goto out;
 		}
 	}
-	printf("cache warmed: concert list, %d schedule lists, %d known users\n", n,
-	       PQntuples(res));
+	printf("cache warmed: concert list, %d schedule lists, %d known users\n", n, nusers);
 	rc = 0;
 out:
-	if (rc != 0)
-		fprintf(stderr, "boxofficectl cache warm: %s", PQerrorMessage(pc));
+	if (one != NULL)
+		PQclear(one);
 	PQclear(res);
 	PQfinish(pc);
 	redisFree(c);

@@ -2,9 +2,11 @@
 #include "db.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -56,10 +58,13 @@ static const struct stmt_def stmts[ST__MAX] = {
 
 struct dbconn {
 	PGconn *conn;
-	unsigned long prepared;		/* bit per statement prepared on conn */
+	uint32_t prepared;		/* bit per statement prepared on conn */
 	struct timespec retry_at;	/* do not reconnect before this */
 	struct timespec lag_checked;	/* replicas: when lag was last read */
 };
+
+_Static_assert(ST__MAX <= sizeof(((struct dbconn *)0)->prepared) * CHAR_BIT,
+	       "one bit per statement: widen struct dbconn's prepared");
 
 static struct dbconn primary;
 static struct dbconn replicas[CONFIG_MAX_REPLICAS];
@@ -213,7 +218,7 @@ ensure_prepared(struct dbconn *c, enum db_stmt st, const struct timespec *deadli
 	PGresult *res = NULL;
 	int ok;
 
-	if (c->prepared & (1ul << st))
+	if (c->prepared & (UINT32_C(1) << st))
 		return 0;
 	if (!PQsendPrepare(c->conn, stmts[st].name, stmts[st].sql, stmts[st].nparams, NULL))
 		return -1;
@@ -226,7 +231,7 @@ ensure_prepared(struct dbconn *c, enum db_stmt st, const struct timespec *deadli
 	PQclear(res);
 	if (!ok)
 		return -1;
-	c->prepared |= 1ul << st;
+	c->prepared |= UINT32_C(1) << st;
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "keys.h"
 #include "lcache.h"
 #include "log.h"
 #include "metrics.h"
@@ -159,7 +160,7 @@ out:
 void
 h_concerts(struct req *r)
 {
-	cached_read(r, "c:concerts", ST_CONCERTS, NULL, "NOT_FOUND", "no concerts");
+	cached_read(r, keys_concerts, ST_CONCERTS, NULL, "NOT_FOUND", "no concerts");
 }
 
 void
@@ -169,7 +170,7 @@ h_schedules(struct req *r)
 	const char *params[1] = { id };
 
 	util_i64(id, sizeof(id), r->f.concert_id);
-	snprintf(key, sizeof(key), "c:schedules:%s", id);
+	keys_schedules(key, sizeof(key), r->f.concert_id);
 	cached_read(r, key, ST_SCHEDULES, params, "CONCERT_NOT_FOUND", "no such concert");
 }
 

@@ -18,6 +18,9 @@ void h_health(struct req *r);
 void h_queue_join(struct req *r);
 void h_queue_status(struct req *r);
 
+/* h_metrics.c */
+void h_metrics(struct req *r);
+
 /* h_booking.c */
 void h_concerts(struct req *r);
 void h_schedules(struct req *r);

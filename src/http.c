@@ -10,9 +10,6 @@
 #include "jsoncheck.h"
 #include "log.h"
 
-/* Deeper JSON than this is refused: no request of the API needs more than 2. */
-#define JSON_MAX_DEPTH 8
-
 void
 http_req_begin(struct req *r, FCGX_Request *fcgx)
 {
@@ -108,13 +105,13 @@ http_parse_json(struct req *r)
 		goto out;
 	}
 	/* json-c is lenient even in strict mode: the grammar is checked first. */
-	if (!jsoncheck_valid(r->body, r->body_len, JSON_MAX_DEPTH)) {
+	if (!jsoncheck_valid(r->body, r->body_len, JSONCHECK_MAX_DEPTH)) {
 		http_error(r, 400, "BAD_JSON", "request body is not valid JSON (RFC 8259, "
-			   "UTF-8, nesting up to %d)", JSON_MAX_DEPTH);
+			   "UTF-8, nesting up to %d)", JSONCHECK_MAX_DEPTH);
 		goto out;
 	}
 
-	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	tok = json_tokener_new_ex(JSONCHECK_TOKENER_DEPTH(JSONCHECK_MAX_DEPTH));
 	if (tok == NULL) {
 		http_error(r, 503, "UNAVAILABLE", "out of memory");
 		goto out;

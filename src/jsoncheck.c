@@ -5,12 +5,29 @@
 #include <stdint.h>
 
 /*
- * json-c's strict mode still takes single quotes, raw control characters,
- * NaN and numbers such as "1.", and cuts keys at an escaped NUL. A proxy
- * or firewall that parses JSON by the book would then see other fields
- * than the worker. This recursive-descent check accepts exactly the JSON
- * grammar, valid UTF-8 only (no overlong forms, no surrogates), and no NUL
- * anywhere, not even escaped.
+ * json-c 0.16 in strict mode with UTF-8 validation (as http.c parses)
+ * still accepts these, which RFC 8259 forbids:
+ *   - strings in single quotes: {'a':1}
+ *   - raw control characters (U+0000 to U+001F) inside strings
+ *   - NaN and Infinity as values: {"a":NaN}
+ *   - a number ending in its decimal point: {"a":1.}
+ *   - numbers with leading zeros: {"a":00}
+ *   - invalid UTF-8 (RFC 8259 section 8.1): overlong forms (C0 AF),
+ *     UTF-16 surrogates encoded in UTF-8 (ED A0 80), code points past
+ *     U+10FFFF (F5 80 80 80)
+ * and these, which RFC 8259's grammar admits but which no well-behaved
+ * sender needs:
+ *   - escaped lone surrogates ("\ud800", "\udc00", "\ud800\u0041"), whose
+ *     meaning RFC 8259 section 8.2 leaves unpredictable (I-JSON, RFC 7493,
+ *     forbids them)
+ *   - an escaped NUL ("\u0000"), at which json-c cuts keys short
+ * A proxy or firewall that parses JSON by the book would see other fields
+ * than the worker. tests/unit/test_unit.c shows json-c accepting each case
+ * and this check refusing it: when json-c refuses them all, this file can
+ * go. This recursive-descent check accepts exactly the JSON grammar, valid
+ * UTF-8 only, no NUL anywhere, not even escaped, and arrays and objects
+ * nested at most max_depth deep (json-c's tokener depth for the same
+ * limit is JSONCHECK_TOKENER_DEPTH(max_depth)).
  */
 
 struct cursor {

@@ -6,7 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
+
 #define SLOTS 256		/* a power of two */
+_Static_assert((SLOTS & (SLOTS - 1)) == 0, "SLOTS must be a power of two");
 #define KEY_MAX 48
 
 struct slot {
@@ -27,15 +30,11 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* FNV-1a: keys are short ASCII, collisions just evict. */
+/* Keys are short ASCII; collisions just evict. */
 static struct slot *
 slot_for(const char *key)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *key != '\0'; key++)
-		h = (h ^ (unsigned char)*key) * 16777619u;
-	return &slots[h & (SLOTS - 1)];
+	return &slots[util_fnv1a(key) & (SLOTS - 1)];
 }
 
 const char *

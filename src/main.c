@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "queue.h"
+#include "route.h"
 #include "token.h"
 
 static volatile sig_atomic_t want_reload;
@@ -186,7 +187,7 @@ main(int argc, char **argv)
 		}
 		http_req_begin(&r, &fcgx);
 		dispatch(&r);
-		metrics_request(r.route, r.method, r.status, http_elapsed_ms(&r));
+		metrics_request(route_index(r.route), r.method, r.status, http_elapsed_ms(&r));
 		http_req_end(&r);
 		FCGX_Finish_r(&fcgx);
 	}

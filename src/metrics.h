@@ -4,8 +4,14 @@
 
 #include <stdint.h>
 
-struct route;
-struct req;
+struct util_buf;
+
+/*
+ * Routes counted one by one (route.c asserts that its table fits); every
+ * request that matched none is counted under "unmatched".
+ */
+#define METRICS_MAX_ROUTES 23
+#define METRICS_UNMATCHED (-1)
 
 /* Plain counters, each exported as boxoffice_<name>_total. */
 enum metric {
@@ -40,8 +46,11 @@ void metrics_attach(const char *config_path);
 /* Add n to a counter: one relaxed atomic add, no system call. */
 void metrics_add(enum metric m, uint64_t n);
 
-/* Count a finished request by route, method and status, with its latency. */
-void metrics_request(const struct route *rt, const char *method, int status, double ms);
+/*
+ * Count a finished request by route (its index in the route table, or
+ * METRICS_UNMATCHED), method and status, with its latency.
+ */
+void metrics_request(int route, const char *method, int status, double ms);
 
 /* Count one database round trip (target 0 primary, 1 replica) and its latency. */
 void metrics_db(int target, double ms);
@@ -49,7 +58,11 @@ void metrics_db(int target, double ms);
 /* Record replica i's replay lag in seconds (negative: down). */
 void metrics_replica_lag(int replica, double seconds);
 
-/* GET /metrics (loopback clients, AUTH_LOOPBACK): the Prometheus text of all workers' totals. */
-void h_metrics(struct req *r);
+/*
+ * Append the Prometheus text exposition of all workers' totals to b:
+ * counters, requests and latency by route (route_names[i] names route i,
+ * for i < nroutes), database latency and replica lag.
+ */
+void metrics_text(struct util_buf *b, const char *const *route_names, int nroutes);
 
 #endif

@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "util.h"
+#include "shm.h"
 
 struct pool_shm {
 	int32_t pids[POOL_MAX];
@@ -29,7 +29,7 @@ gone(int32_t pid)
 int
 pool_join(const char *config_path)
 {
-	struct pool_shm *pool = util_shm_open("pool", config_path, sizeof(*pool));
+	struct pool_shm *pool = shm_map("pool", config_path, sizeof(*pool));
 	int32_t me = (int32_t)getpid(), seen;
 	int i;
 

@@ -8,192 +8,55 @@
 
 #include "cache.h"
 #include "config.h"
+#include "keys.h"
 #include "log.h"
+#include "lua_scripts.h"
 #include "metrics.h"
 #include "token.h"
 #include "util.h"
 
 /*
- * Keys of one concert's queue share the hash tag {c}. The scripts also
- * touch the global known-users set, so Redis runs as one primary (with
- * Sentinel for failover), not as a cluster.
+ * The scripts, from src/lua/ (see there what each does). The join and the
+ * poll share their start, queue_prologue.lua.
  */
-const char *const queue_parts[] = { "seq", "num", "wait", "seen", "active",
-				    "admits", "stats", "pause", "tick", NULL };
-#define NKEYS 11
-#define KNOWN_USERS "users:known"
+static struct cache_script join_script = { "join", LUA_QUEUE_PROLOGUE LUA_QUEUE_JOIN, "" };
+static struct cache_script poll_script = { "poll", LUA_QUEUE_PROLOGUE LUA_QUEUE_POLL, "" };
+static struct cache_script active_script = { "active", LUA_QUEUE_ACTIVE, "" };
+static struct cache_script revoke_script = { "revoke", LUA_QUEUE_REVOKE, "" };
 
 /*
- * Shared prologue: clock, and admit(): expiry of ACTIVE turns, abandonment
- * of waiters who stopped polling, then admission in queue order within
- * max_active and admit_per_second. Every join and poll runs admit(), so
- * the queue moves
- * without a scheduler and no number of pollers can admit past capacity:
- * scripts run one at a time.
- * Admission work is done at most every 50 ms per concert (a poll in
- * between only reads), so a crowd of pollers costs Redis little, and at
- * most 1,000 people are admitted in one step, so no step stalls Redis.
- * Waiters' last polls are kept minus the "pause" credit: when nobody could
- * poll for half the abandonment time (Redis or the workers down,
- * maintenance), the credit grows by the pause, which stops every waiter's
- * clock for it in O(1).
- * KEYS: seq num wait seen active admits stats pause tick known-users sale.
- * ARGV: max_active admit_per_second active_ttl_ms abandon_ms user number
- *       verified sale sale_ttl_ms use_cached_sale.
+ * The join and poll scripts' KEYS: every part of the concert's queue in
+ * the order of keys_parts[], the known users, the concert's sale state.
  */
-#define LUA_PROLOGUE \
-"local num, wait, seen, active, admits, stats =\n" \
-"  KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]\n" \
-"local max_active, per_sec = tonumber(ARGV[1]), tonumber(ARGV[2])\n" \
-"local ttl_ms, abandon_ms, user = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n" \
-"local t = redis.call('TIME')\n" \
-"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-"local credit = tonumber(redis.call('GET', KEYS[8]) or '0')\n" \
-"local function admit(force)\n" \
-"  local last = tonumber(redis.call('GET', KEYS[9]) or '0')\n" \
-"  if not force and now - last < 50 then return end\n" \
-"  redis.call('SET', KEYS[9], now)\n" \
-"  if last > 0 and now - last > abandon_ms / 2 then\n" \
-"    credit = credit + now - last\n" \
-"    redis.call('SET', KEYS[8], credit)\n" \
-"  end\n" \
-"  local n = redis.call('ZREMRANGEBYSCORE', active, '-inf', now)\n" \
-"  if n > 0 then redis.call('HINCRBY', stats, 'expired', n) end\n" \
-"  local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - credit - abandon_ms, 'LIMIT', 0, 500)\n" \
-"  for _, u in ipairs(gone) do\n" \
-"    redis.call('ZREM', wait, u); redis.call('ZREM', seen, u); redis.call('HDEL', num, u)\n" \
-"  end\n" \
-"  if #gone > 0 then redis.call('HINCRBY', stats, 'abandoned', #gone) end\n" \
-"  redis.call('ZREMRANGEBYSCORE', admits, '-inf', now - 60000)\n" \
-"  local k = math.min(max_active - redis.call('ZCARD', active),\n" \
-"                    per_sec - redis.call('ZCOUNT', admits, now - 999, '+inf'), 1000)\n" \
-"  if k <= 0 then return end\n" \
-"  local nxt = redis.call('ZPOPMIN', wait, k)\n" \
-"  for i = 1, #nxt, 2 do\n" \
-"    redis.call('ZADD', active, now + ttl_ms, nxt[i])\n" \
-"    redis.call('ZREM', seen, nxt[i])\n" \
-"    redis.call('ZADD', admits, now, nxt[i + 1])\n" \
-"  end\n" \
-"  if #nxt > 0 then redis.call('HINCRBY', stats, 'admitted', #nxt / 2) end\n" \
-"end\n" \
-"-- a waiter r places from the front: this counts as their poll\n" \
-"local function waiting(n, r)\n" \
-"  redis.call('ZADD', seen, now - credit, user)\n" \
-"  -- admissions over the last minute, for the estimated wait\n" \
-"  local cnt = redis.call('ZCARD', admits)\n" \
-"  local first = redis.call('ZRANGE', admits, 0, 0, 'WITHSCORES')\n" \
-"  local span = 0\n" \
-"  if #first > 0 then span = now - tonumber(first[2]) end\n" \
-"  return {n, 'WAITING', r, 0, now, cnt, span}\n" \
-"end\n" \
-"local function place(n)\n" \
-"  local a = redis.call('ZSCORE', active, user)\n" \
-"  if a and tonumber(a) > now then return {n, 'ACTIVE', 0, tonumber(a), now, 0, 0} end\n" \
-"  local r = redis.call('ZRANK', wait, user)\n" \
-"  if not r then return {n, 'EXPIRED', 0, 0, now, 0, 0} end\n" \
-"  return waiting(n, r)\n" \
-"end\n"
+#define K_KNOWN_USERS KP__MAX
+#define K_SALE (KP__MAX + 1)
+#define NKEYS (KP__MAX + 2)
+
+/* Their ARGV, in the order queue_prologue.lua names them. */
+enum script_arg {
+	A_MAX_ACTIVE, A_PER_SEC, A_TTL_MS, A_ABANDON_MS,	/* the settings */
+	A_USER, A_NUMBER, A_VERIFIED, A_SALE, A_SALE_TTL_MS, A_USE_CACHED_SALE,
+	A__MAX
+};
+_Static_assert(NKEYS + A__MAX <= CACHE_EVAL_MAX_ARGS, "too many script arguments for cache_eval()");
+
+const char *const queue_event_names[QE__MAX] = {
+	[QE_ADMITTED] = "admitted", [QE_ABANDONED] = "abandoned",
+	[QE_EXPIRED] = "expired", [QE_JOINED] = "joined",
+};
 
 /*
- * Join. The concert's sale state is cached next to its queue (KEYS[11],
- * not part of the queue itself): on a miss the caller reads it from the
- * database and calls again with it (ARGV[8]), which stores it for ARGV[9]
- * ms; ARGV[10] '1' lets a cached state answer. A user Redis has not seen
- * before is first confirmed in the database by the caller, then joined
- * with verified=1, which remembers them in the known-users set.
- * Replies: {'SALE'} (state unknown), {'SALE', state, cached} (not on sale
- * or no such concert), {'UNKNOWN', cached}, or the place followed by fresh
- * (1: a new number) and cached (1: the sale state came from Redis).
+ * Run the active or the revoke script for t's place. Returns the reply or
+ * NULL. KEYS: active num. ARGV: user number.
  */
-static struct cache_script join_script = { "join", LUA_PROLOGUE
-"local sale, cached = ARGV[8], 0\n"
-"if sale == '' then\n"
-"  if ARGV[10] == '1' then sale = redis.call('GET', KEYS[11]) end\n"
-"  if not sale then return {'SALE'} end\n"
-"  cached = 1\n"
-"elseif tonumber(ARGV[9]) > 0 then\n"
-"  redis.call('SET', KEYS[11], sale, 'PX', ARGV[9])\n"
-"end\n"
-"if sale ~= 't' then return {'SALE', sale, cached} end\n"
-"if ARGV[7] == '1' then redis.call('SADD', KEYS[10], user)\n"
-"elseif redis.call('SISMEMBER', KEYS[10], user) == 0 then return {'UNKNOWN', cached} end\n"
-"admit(false)\n"
-"local p\n"
-"local n = redis.call('HGET', num, user)\n"
-"if n then\n"
-"  n = tonumber(n)\n"
-"  local a = redis.call('ZSCORE', active, user)\n"
-"  if a and tonumber(a) > now then\n"
-"    p = {n, 'ACTIVE', 0, tonumber(a), now, 0, 0}\n"
-"  elseif a then\n"
-"    -- a turn that has run out, not yet tidied by admit(): it is over\n"
-"    redis.call('ZREM', active, user)\n"
-"    redis.call('HINCRBY', stats, 'expired', 1)\n"
-"  else\n"
-"    local r = redis.call('ZRANK', wait, user)\n"
-"    if r then p = waiting(n, r) end\n"
-"  end\n"
-"  if p then p[8] = 0; p[9] = cached; return p end\n"
-"end\n"
-"-- a new place, at the back of the queue\n"
-"n = redis.call('INCR', KEYS[1])\n"
-"redis.call('HSET', num, user, n)\n"
-"redis.call('HINCRBY', stats, 'joined', 1)\n"
-"local room = redis.call('ZCARD', active) < max_active\n"
-"if room and redis.call('EXISTS', wait) == 0\n"
-"   and redis.call('ZCOUNT', admits, now - 999, '+inf') < per_sec then\n"
-"  -- nobody waiting and room: straight in, same effect as admit()\n"
-"  redis.call('ZADD', active, now + ttl_ms, user)\n"
-"  redis.call('ZADD', admits, now, n)\n"
-"  redis.call('HINCRBY', stats, 'admitted', 1)\n"
-"  p = {n, 'ACTIVE', 0, now + ttl_ms, now, 0, 0}\n"
-"else\n"
-"  redis.call('ZADD', wait, n, user)\n"
-"  if room then\n"
-"    -- others wait too: admission in order, which may reach this one\n"
-"    admit(true)\n"
-"    p = place(n)\n"
-"  else\n"
-"    -- the newest number is the last in the queue\n"
-"    p = waiting(n, redis.call('ZCARD', wait) - 1)\n"
-"  end\n"
-"end\n"
-"p[8] = 1; p[9] = cached\n"
-"return p\n", "" };
-
-static struct cache_script poll_script = { "poll", LUA_PROLOGUE
-"admit(false)\n"
-"local n = redis.call('HGET', num, user)\n"
-"if not n or tonumber(n) ~= tonumber(ARGV[6]) then\n"
-"  return {tonumber(ARGV[6]), 'EXPIRED', 0, 0, now, 0, 0}\n"
-"end\n"
-"return place(tonumber(n))\n", "" };
-
-/*
- * The booking check and the end of a turn both concern one place: the
- * token's queue number must still be the user's, or a token from an
- * earlier turn would count for (or end) a later one.
- * KEYS: active num. ARGV: user number.
- */
-static struct cache_script active_script = { "active",
-"local n = redis.call('HGET', KEYS[2], ARGV[1])\n"
-"if not n or n ~= ARGV[2] then return 0 end\n"
-"return tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')\n", "" };
-
-static struct cache_script revoke_script = { "revoke",
-"local n = redis.call('HGET', KEYS[2], ARGV[1])\n"
-"if not n or n ~= ARGV[2] then return 0 end\n"
-"return redis.call('ZREM', KEYS[1], ARGV[1])\n", "" };
-
-/* Run one of the two scripts above for t's place. Returns the reply or NULL. */
 static redisReply *
 place_script(struct cache_script *s, const struct token *t)
 {
 	char active[48], num[48], number[24];
 	const char *argv[4] = { active, num, t->user, number };
 
-	queue_key(active, sizeof(active), t->concert, "active");
-	queue_key(num, sizeof(num), t->concert, "num");
+	keys_queue(active, sizeof(active), t->concert, KP_ACTIVE);
+	keys_queue(num, sizeof(num), t->concert, KP_NUM);
 	snprintf(number, sizeof(number), "%lld", (long long)t->number);
 	return cache_eval(s, 2, 4, argv, NULL);
 }
@@ -209,12 +72,6 @@ queue_active_until(const struct token *t)
 	until = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
 	freeReplyObject(rep);
 	return until;
-}
-
-int
-queue_key(char *buf, size_t len, int64_t concert, const char *what)
-{
-	return snprintf(buf, len, "q:{%lld}:%s", (long long)concert, what);
 }
 
 /*
@@ -245,6 +102,71 @@ queue_configure(void)
 	args.ready = true;
 }
 
+/* An integer reply's value, a string reply's number; -1 for anything else. */
+static int64_t
+reply_int(redisReply *r)
+{
+	int64_t v = -1;
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	else if (r->type == REDIS_REPLY_STRING)
+		v = strtoll(r->str, NULL, 10);
+	else if (r->type == REDIS_REPLY_NIL)
+		v = 0;
+	freeReplyObject(r);
+	return v;
+}
+
+/* The queues whose seq keys are in one SCAN page. */
+static void
+stats_page(const redisReply *found, void (*each)(const struct queue_stats *, void *),
+	   void *arg)
+{
+	struct queue_stats q;
+	char key[64];
+	size_t i;
+	int e;
+
+	for (i = 0; i < found->elements; i++) {
+		if (found->element[i]->type != REDIS_REPLY_STRING ||
+		    (q.concert = keys_queue_concert(found->element[i]->str, KP_SEQ)) <= 0)
+			continue;
+		keys_queue(key, sizeof(key), q.concert, KP_WAIT);
+		q.waiting = reply_int(cache_command("ZCARD %s", key));
+		keys_queue(key, sizeof(key), q.concert, KP_ACTIVE);
+		q.active = reply_int(cache_command("ZCARD %s", key));
+		keys_queue(key, sizeof(key), q.concert, KP_STATS);
+		for (e = 0; e < QE__MAX; e++)
+			q.events[e] = reply_int(cache_command("HGET %s %s", key,
+							      queue_event_names[e]));
+		each(&q, arg);
+	}
+}
+
+void
+queue_stats(void (*each)(const struct queue_stats *s, void *arg), void *arg)
+{
+	redisReply *page = NULL;
+	char cursor[32] = "0", pattern[32];
+	int steps = 0;
+
+	keys_queue_pattern(pattern, sizeof(pattern), KP_SEQ);
+	do {
+		page = cache_command("SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+		if (page == NULL || page->type != REDIS_REPLY_ARRAY || page->elements != 2)
+			break;
+		snprintf(cursor, sizeof(cursor), "%s", page->element[0]->str);
+		stats_page(page->element[1], each, arg);
+		freeReplyObject(page);
+		page = NULL;
+	} while (strcmp(cursor, "0") != 0 && ++steps < 100);
+	if (page != NULL)
+		freeReplyObject(page);
+}
+
 /*
  * Run script for (concert, user[, number]) and decode its reply. sale is
  * the sale state to store ('t', 'f' or 'n'), or 0; *cached (if not NULL)
@@ -255,39 +177,37 @@ static enum queue_join
 run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
     int verified, char sale, struct queue_place *p, int *cached)
 {
-	char prefix[32], keys[NKEYS][40], num[24], state[2] = { sale, '\0' };
-	const char *argv[NKEYS + 10];
+	char keys[NKEYS][40], num[24], state[2] = { sale, '\0' };
+	const char *argv[NKEYS + A__MAX], **arg = argv + NKEYS;
 	redisReply *rep = NULL, **e;
 	enum queue_join rc = QJ_DOWN;
-	int i, argc = 0;
+	int i;
 	double rate;
 
 	if (!args.ready)
 		queue_configure();
-	/* Every key is the concert's prefix and a part name. */
-	queue_key(prefix, sizeof(prefix), concert, "");
-	for (i = 0; i < NKEYS - 2; i++) {
-		snprintf(keys[i], sizeof(keys[i]), "%s%s", prefix, queue_parts[i]);
-		argv[argc++] = keys[i];
+	for (i = 0; i < KP__MAX; i++) {
+		keys_queue(keys[i], sizeof(keys[i]), concert, (enum keys_part)i);
+		argv[i] = keys[i];
 	}
-	argv[argc++] = KNOWN_USERS;
-	snprintf(keys[NKEYS - 1], sizeof(keys[NKEYS - 1]), "%ssale", prefix);
-	argv[argc++] = keys[NKEYS - 1];
+	argv[K_KNOWN_USERS] = keys_known_users;
+	keys_queue_sale(keys[K_SALE], sizeof(keys[K_SALE]), concert);
+	argv[K_SALE] = keys[K_SALE];
 	util_i64(num, sizeof(num), number);
-	argv[argc++] = args.max_active;
-	argv[argc++] = args.admit_per_second;
-	argv[argc++] = args.active_ttl_ms;
-	argv[argc++] = args.abandon_ms;
-	argv[argc++] = user;
-	argv[argc++] = num;
-	argv[argc++] = verified ? "1" : "0";
-	argv[argc++] = state;
-	argv[argc++] = args.sale_ttl_ms;
-	argv[argc++] = args.use_cached_sale;
+	arg[A_MAX_ACTIVE] = args.max_active;
+	arg[A_PER_SEC] = args.admit_per_second;
+	arg[A_TTL_MS] = args.active_ttl_ms;
+	arg[A_ABANDON_MS] = args.abandon_ms;
+	arg[A_USER] = user;
+	arg[A_NUMBER] = num;
+	arg[A_VERIFIED] = verified ? "1" : "0";
+	arg[A_SALE] = state;
+	arg[A_SALE_TTL_MS] = args.sale_ttl_ms;
+	arg[A_USE_CACHED_SALE] = args.use_cached_sale;
 	if (cached != NULL)
 		*cached = 0;
 
-	rep = cache_eval(s, NKEYS, argc, argv, NULL);
+	rep = cache_eval(s, NKEYS, NKEYS + A__MAX, argv, NULL);
 	if (rep == NULL)
 		goto out;
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {

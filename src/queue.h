@@ -79,10 +79,23 @@ int64_t queue_active_until(const struct token *t);
  */
 void queue_revoke(const struct token *t);
 
-/* Redis key of concert's queue structure; what names the dump and restore. */
-int queue_key(char *buf, size_t len, int64_t concert, const char *what);
+/* The events each queue counts, as the queue scripts name them. */
+enum queue_event { QE_ADMITTED, QE_ABANDONED, QE_EXPIRED, QE_JOINED, QE__MAX };
+extern const char *const queue_event_names[QE__MAX];
 
-/* The key suffixes making up one concert's queue, NULL-terminated. */
-extern const char *const queue_parts[];
+/* One concert's queue as queue_stats() read it; -1: could not be read. */
+struct queue_stats {
+	int64_t concert;
+	int64_t waiting;
+	int64_t active;
+	int64_t events[QE__MAX];
+};
+
+/*
+ * Call each(s, arg) for every concert that has a queue in Redis. Queues
+ * are found with SCAN (never KEYS, which would stall Redis), a bounded
+ * number of steps per call; nothing is called while Redis is unusable.
+ */
+void queue_stats(void (*each)(const struct queue_stats *s, void *arg), void *arg);
 
 #endif

@@ -32,12 +32,19 @@ static const struct route routes[] = {
 };
 
 #define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+_Static_assert(NROUTES <= METRICS_MAX_ROUTES, "raise METRICS_MAX_ROUTES: every route is counted");
 
 const struct route *
 route_table(int *n)
 {
 	*n = NROUTES;
 	return routes;
+}
+
+int
+route_index(const struct route *rt)
+{
+	return rt != NULL ? (int)(rt - routes) : -1;
 }
 
 /*

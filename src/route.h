@@ -53,4 +53,7 @@ enum route_result route_find(const char *method, const char *path,
 /* The route table and its size, for metrics and documentation. */
 const struct route *route_table(int *n);
 
+/* rt's position in the route table, -1 for NULL (no route matched). */
+int route_index(const struct route *rt);
+
 #endif

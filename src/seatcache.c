@@ -8,6 +8,7 @@
 
 #include "cache.h"
 #include "config.h"
+#include "keys.h"
 #include "metrics.h"
 
 /*
@@ -34,8 +35,8 @@
 static void
 keys(char *map, char *count, size_t len, int64_t schedule)
 {
-	snprintf(map, len, "c:seats:%" PRId64, schedule);
-	snprintf(count, len, "c:seatsv:%" PRId64, schedule);
+	keys_seat_map(map, len, schedule);
+	keys_seat_version(count, len, schedule);
 }
 
 char *

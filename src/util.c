@@ -1,15 +1,10 @@
 /* util.c: small formatting helpers shared by handlers and the CLI. */
 #include "util.h"
 
-#include <fcntl.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 char *
 util_i64(char *buf, size_t len, int64_t v)
@@ -31,34 +26,44 @@ util_iso_time(int64_t ms, char *buf, size_t len)
 	return buf;
 }
 
-void *
-util_shm_open(const char *what, const char *config_path, size_t size)
+uint32_t
+util_fnv1a(const char *s)
 {
-	char real[PATH_MAX], name[96];
 	uint32_t h = 2166136261u;
-	struct stat st;
-	void *mem = NULL;
-	const char *p;
-	int fd;
 
-	/* FNV-1a of the configuration's real path names the segment. */
-	if (realpath(config_path, real) == NULL)
-		snprintf(real, sizeof(real), "%s", config_path);
-	for (p = real; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	snprintf(name, sizeof(name), "/boxoffice-%s-%08x", what, h);
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
 
-	fd = shm_open(name, O_RDWR | O_CREAT, 0600);
-	if (fd < 0)
-		return NULL;
-	/* The first process sizes it; the lock keeps simultaneous starters apart. */
-	flock(fd, LOCK_EX);
-	if (fstat(fd, &st) == 0 && (st.st_size == (off_t)size || ftruncate(fd, (off_t)size) == 0)) {
-		mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (mem == MAP_FAILED)
-			mem = NULL;
+void
+util_bprintf(struct util_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	size_t cap;
+	char *p;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		cap = (b->cap + (size_t)n + 1) * 2;
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
 	}
-	flock(fd, LOCK_UN);
-	close(fd);
-	return mem;
 }

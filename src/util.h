@@ -11,11 +11,22 @@ char *util_i64(char *buf, size_t len, int64_t v);
 /* ISO 8601 UTC text of Unix milliseconds, e.g. 2027-06-01T19:30:00.000Z. */
 char *util_iso_time(int64_t ms, char *buf, size_t len);
 
+/* The 32-bit FNV-1a hash of s: cheap and even enough for short names. */
+uint32_t util_fnv1a(const char *s);
+
 /*
- * Map a zero-filled shared memory segment of size bytes named after what
- * and the real path of config_path, so that every worker of one service
- * (and no other service) shares it. Returns the mapping or NULL.
+ * A growing text buffer. Start it zeroed; p is NUL-terminated once
+ * anything was written and belongs to the caller (free()). After a failed
+ * allocation, failed is set and further writes do nothing.
  */
-void *util_shm_open(const char *what, const char *config_path, size_t size);
+struct util_buf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+/* Append printf-style text to b. */
+void util_bprintf(struct util_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -32,6 +32,9 @@ struct fields {
 	char idem_key[IDEM_KEY_MAX + 1];
 	uint32_t have;			/* bit (1 << enum field) per field set */
 };
+/* Sets of fields are uint32_t bitmasks (have, and struct route's). */
+_Static_assert(F__MAX <= sizeof(((struct fields *)0)->have) * 8,
+	       "one bit per field: widen the field masks");
 
 #define FIELD_HAVE(f, id) (((f)->have & (1u << (id))) != 0)
 

@@ -10,6 +10,8 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsoncheck.h"
+#include "keys.h"
+#include "lua_scripts.h"
 #include "route.h"
 #include "token.h"
 #include "valid.h"
@@ -385,6 +387,115 @@ START_TEST(jsoncheck_accepts_json_and_only_json)
 }
 END_TEST
 
+/* Does json-c, set up as http.c sets it up, take text as one value? */
+static int
+jsonc_strict_accepts(const char *text, size_t len, int depth)
+{
+	struct json_tokener *tok = json_tokener_new_ex(depth);
+	struct json_object *o;
+	int ok;
+
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	ok = o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
+	     json_tokener_get_parse_end(tok) == len;
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ok;
+}
+
+/*
+ * Each case the comment of jsoncheck.c lists: json-c's strict mode takes
+ * it, jsoncheck refuses it. When json-c starts refusing one, drop it here
+ * and there.
+ */
+START_TEST(jsoncheck_refuses_what_jsonc_strict_accepts)
+{
+	static const struct {
+		const char *what, *text;
+	} cases[] = {
+		{ "single quotes", "{'a':1}" },
+		{ "raw tab in a string", "{\"a\":\"\t\"}" },
+		{ "raw control character in a string", "{\"a\":\"\x01\"}" },
+		{ "NaN", "{\"a\":NaN}" },
+		{ "Infinity", "{\"a\":Infinity}" },
+		{ "number ending in its point", "{\"a\":1.}" },
+		{ "leading zeros", "{\"a\":00}" },
+		{ "overlong UTF-8", "{\"a\":\"\xc0\xaf\"}" },
+		{ "surrogate encoded in UTF-8", "{\"a\":\"\xed\xa0\x80\"}" },
+		{ "UTF-8 past U+10FFFF", "{\"a\":\"\xf5\x80\x80\x80\"}" },
+		{ "lone high surrogate escape", "{\"a\":\"\\ud800\"}" },
+		{ "lone low surrogate escape", "{\"a\":\"\\udc00\"}" },
+		{ "high surrogate escape without its low half", "{\"a\":\"\\ud800\\u0041\"}" },
+		{ "escaped NUL in a key", "{\"a\\u0000b\":1}" },
+	};
+	int depth = JSONCHECK_TOKENER_DEPTH(JSONCHECK_MAX_DEPTH);
+	size_t i, n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = strlen(cases[i].text);
+		ck_assert_msg(jsonc_strict_accepts(cases[i].text, n, depth),
+			      "json-c now refuses %s: drop the case", cases[i].what);
+		ck_assert_msg(!jsoncheck_valid(cases[i].text, n, JSONCHECK_MAX_DEPTH),
+			      "jsoncheck accepts %s", cases[i].what);
+	}
+}
+END_TEST
+
+/* jsoncheck and json-c agree on the nesting limit, on both sides of it. */
+START_TEST(jsoncheck_and_jsonc_share_the_depth_limit)
+{
+	int depth = JSONCHECK_TOKENER_DEPTH(JSONCHECK_MAX_DEPTH), levels, i, ok;
+	char text[256];
+	size_t n;
+
+	for (levels = JSONCHECK_MAX_DEPTH - 1; levels <= JSONCHECK_MAX_DEPTH + 1; levels++) {
+		/* {"a":{"a":...1...}}, levels objects deep */
+		for (n = 0, i = 0; i < levels; i++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "{\"a\":");
+		text[n++] = '1';
+		for (i = 0; i < levels; i++)
+			text[n++] = '}';
+		text[n] = '\0';
+		ok = levels <= JSONCHECK_MAX_DEPTH;
+		ck_assert_msg(jsoncheck_valid(text, n, JSONCHECK_MAX_DEPTH) == ok,
+			      "jsoncheck at %d levels", levels);
+		ck_assert_msg(jsonc_strict_accepts(text, n, depth) == ok, "json-c at %d levels", levels);
+		/* the same with arrays: [[...[1]...]] */
+		memset(text, '[', (size_t)levels);
+		text[levels] = '1';
+		memset(text + levels + 1, ']', (size_t)levels);
+		n = (size_t)(2 * levels + 1);
+		ck_assert_msg(jsoncheck_valid(text, n, JSONCHECK_MAX_DEPTH) == ok,
+			      "jsoncheck at %d array levels", levels);
+		ck_assert_msg(jsonc_strict_accepts(text, n, depth) == ok,
+			      "json-c at %d array levels", levels);
+	}
+}
+END_TEST
+
+/* The queue scripts name their KEYS in the order of the C key table. */
+START_TEST(queue_scripts_name_keys_in_table_order)
+{
+	char want[256] = "local ", key[64];
+	int i;
+
+	for (i = 0; i < KP__MAX; i++) {
+		strcat(want, keys_parts[i].name);
+		strcat(want, ", ");
+	}
+	strcat(want, "known_users, sale_key =\n  unpack(KEYS)\n");
+	ck_assert_msg(strstr(LUA_QUEUE_PROLOGUE, want) != NULL, "the prologue does not start: %s", want);
+	keys_queue(key, sizeof(key), 42, KP_ADMITS);
+	ck_assert_str_eq(key, "q:{42}:admits");
+	ck_assert_int_eq(keys_queue_concert(key, KP_ADMITS), 42);
+	ck_assert_int_eq(keys_queue_concert(key, KP_SEQ), 0);
+	ck_assert_int_eq(keys_queue_concert("q:{x}:admits", KP_ADMITS), 0);
+	keys_queue_pattern(key, sizeof(key), KP_SEQ);
+	ck_assert_str_eq(key, "q:{*}:seq");
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -400,6 +511,9 @@ suite(void)
 	tcase_add_test(tc, token_round_trip_and_tampering);
 	tcase_add_test(tc, jsoncheck_accepts_json_and_only_json);
 	tcase_add_test(tc, auth_levels_check_tokens_and_addresses);
+	tcase_add_test(tc, jsoncheck_refuses_what_jsonc_strict_accepts);
+	tcase_add_test(tc, jsoncheck_and_jsonc_share_the_depth_limit);
+	tcase_add_test(tc, queue_scripts_name_keys_in_table_order);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,68 @@
+-- queue_join.lua: join a concert's queue, or find the user's live place
+-- (after queue_prologue.lua).
+--
+-- The concert's sale state is cached next to its queue (sale_key, not
+-- part of the queue itself): on a miss the caller reads it from the
+-- database and calls again with it (given_sale), which stores it for
+-- sale_ttl_ms; use_cached_sale '1' lets a cached state answer. A user
+-- Redis has not seen before is first confirmed in the database by the
+-- caller, then joined with verified '1', which remembers them in the
+-- known-users set.
+-- Replies: {'SALE'} (state unknown), {'SALE', state, cached} (not on sale
+-- or no such concert), {'UNKNOWN', cached}, or the place followed by fresh
+-- (1: a new number) and cached (1: the sale state came from Redis).
+
+local sale, cached = given_sale, 0
+if sale == '' then
+  if use_cached_sale == '1' then sale = redis.call('GET', sale_key) end
+  if not sale then return {'SALE'} end
+  cached = 1
+elseif tonumber(sale_ttl_ms) > 0 then
+  redis.call('SET', sale_key, sale, 'PX', sale_ttl_ms)
+end
+if sale ~= 't' then return {'SALE', sale, cached} end
+if verified == '1' then redis.call('SADD', known_users, user)
+elseif redis.call('SISMEMBER', known_users, user) == 0 then return {'UNKNOWN', cached} end
+admit(false)
+local p
+local n = redis.call('HGET', num, user)
+if n then
+  n = tonumber(n)
+  local a = redis.call('ZSCORE', active, user)
+  if a and tonumber(a) > now then
+    p = {n, 'ACTIVE', 0, tonumber(a), now, 0, 0}
+  elseif a then
+    -- a turn that has run out, not yet tidied by admit(): it is over
+    redis.call('ZREM', active, user)
+    redis.call('HINCRBY', stats, 'expired', 1)
+  else
+    local r = redis.call('ZRANK', wait, user)
+    if r then p = waiting(n, r) end
+  end
+  if p then p[8] = 0; p[9] = cached; return p end
+end
+-- a new place, at the back of the queue
+n = redis.call('INCR', seq)
+redis.call('HSET', num, user, n)
+redis.call('HINCRBY', stats, 'joined', 1)
+local room = redis.call('ZCARD', active) < max_active
+if room and redis.call('EXISTS', wait) == 0
+   and redis.call('ZCOUNT', admits, now - 999, '+inf') < per_sec then
+  -- nobody waiting and room: straight in, same effect as admit()
+  redis.call('ZADD', active, now + ttl_ms, user)
+  redis.call('ZADD', admits, now, n)
+  redis.call('HINCRBY', stats, 'admitted', 1)
+  p = {n, 'ACTIVE', 0, now + ttl_ms, now, 0, 0}
+else
+  redis.call('ZADD', wait, n, user)
+  if room then
+    -- others wait too: admission in order, which may reach this one
+    admit(true)
+    p = place(n)
+  else
+    -- the newest number is the last in the queue
+    p = waiting(n, redis.call('ZCARD', wait) - 1)
+  end
+end
+p[8] = 1; p[9] = cached
+return p
