@@ -282,7 +282,8 @@ add_key(struct jwt_keys *k, struct json_object *o, int index, char *err, size_t 
 		a = ALG_EDDSA;
 	else
 		goto skip;
-	if (alg != NULL && strcmp(alg, alg_name[a]) != 0)
+	if (alg != NULL && strcmp(alg, alg_name[a]) != 0 &&
+	    !(a == ALG_EDDSA && strcmp(alg, "Ed25519") == 0))
 		goto skip;	/* e.g. an RSA key for PS256 or RSA-OAEP */
 
 	kid = get_string(o, "kid");
@@ -546,6 +547,18 @@ subject_ok(const char *s, char sub[JWT_SUB_MAX])
 	return 1;
 }
 
+/*
+ * Does a header's alg name key's algorithm? Ed25519 keys also answer to
+ * "Ed25519", the fully specified name (RFC 9864) of what RFC 8037 calls
+ * "EdDSA".
+ */
+static int
+alg_ok(const struct jwk *key, const char *alg)
+{
+	return strcmp(alg, alg_name[key->alg]) == 0 ||
+	       (key->alg == ALG_EDDSA && strcmp(alg, "Ed25519") == 0);
+}
+
 /* The key whose kid is kid, or NULL. */
 static const struct jwk *
 find_key(const char *kid)
@@ -575,9 +588,8 @@ enum jwt_err
 jwt_verify(const char *token, time_t now, const struct jwt_expect *want,
 	   char sub[JWT_SUB_MAX])
 {
-	/* static: the worker is single-threaded, and these are large. */
-	static char header[JWT_HEADER_MAX], payload[JWT_PAYLOAD_MAX];
-	static unsigned char sig[SIG_MAX];
+	char header[JWT_HEADER_MAX], payload[JWT_PAYLOAD_MAX];
+	unsigned char sig[SIG_MAX];
 	struct json_object *h = NULL, *p = NULL;
 	const struct jwk *key;
 	const char *dot1, *dot2, *alg, *typ, *s;
@@ -622,7 +634,7 @@ jwt_verify(const char *token, time_t now, const struct jwt_expect *want,
 		rc = JWT_UNKNOWN_KEY;
 		goto out;
 	}
-	if (strcmp(alg, alg_name[key->alg]) != 0) {
+	if (!alg_ok(key, alg)) {
 		rc = JWT_BAD_ALG;
 		goto out;
 	}

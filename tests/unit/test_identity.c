@@ -255,6 +255,8 @@ START_TEST(jwt_valid_tokens_of_each_algorithm)
 	ck_assert_int_eq(check(sign("RS256", "rsa1", rsa1, claims(NOW + 300))), JWT_OK);
 	ck_assert_int_eq(check(sign("ES256", "ec1", ec1, claims(NOW + 300))), JWT_OK);
 	ck_assert_int_eq(check(sign("EdDSA", "ed1", ed1, claims(NOW + 300))), JWT_OK);
+	ck_assert_int_eq(check(sign_raw("{\"alg\":\"Ed25519\",\"kid\":\"ed1\"}", claims(NOW + 300),
+					ed1, "EdDSA", NULL, 0)), JWT_OK);
 	/* aud as an array, exp as a fraction, nbf just passed, typ at+jwt. */
 	t = sign_raw("{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"ec1\"}",
 		     "{\"iss\":\"" ISSUER "\",\"aud\":[\"account\",\"" AUDIENCE "\"],"
