@@ -56,6 +56,14 @@ static const struct config_entry entries[] = {
 	{ "booking", "max_holds_per_user", C_INT, OFF(max_holds_per_user), 1, 100, "4", { NULL } },
 	{ "booking", "seat_cache_ms", C_INT, OFF(seat_cache_ms), 0, 60000, "5000", { NULL } },
 	{ "booking", "max_charge", C_INT, OFF(max_charge), 1, 1000000000000LL, "10000000", { NULL } },
+	/* Argon2id cost; the lower bounds are libsodium's, for tests and benches. */
+	{ "auth", "pwhash_opslimit", C_INT, OFF(pwhash_opslimit), 1, 16, "2", { NULL } },
+	{ "auth", "pwhash_memlimit_kib", C_INT, OFF(pwhash_memlimit_kib), 8, 1048576, "65536", { NULL } },
+	{ "auth", "session_ttl", C_INT, OFF(session_ttl), 60, 2592000, "43200", { NULL } },
+	{ "auth", "jwks_file", C_STR, OFF(jwks_file), 0, 0, "", { NULL } },
+	{ "auth", "jwt_issuer", C_STR, OFF(jwt_issuer), 0, 0, "", { NULL } },
+	{ "auth", "jwt_audience", C_STR, OFF(jwt_audience), 0, 0, "", { NULL } },
+	{ "auth", "jwt_leeway_s", C_INT, OFF(jwt_leeway_s), 0, 300, "30", { NULL } },
 };
 
 #define NENTRIES (sizeof(entries) / sizeof(entries[0]))

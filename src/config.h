@@ -48,6 +48,14 @@ struct config {
 	int64_t max_holds_per_user;
 	int64_t max_charge;
 	int64_t seat_cache_ms;
+	/* [auth] */
+	int64_t pwhash_opslimit;
+	int64_t pwhash_memlimit_kib;
+	int64_t session_ttl;
+	char jwks_file[CONFIG_STR_MAX];
+	char jwt_issuer[CONFIG_STR_MAX];
+	char jwt_audience[CONFIG_STR_MAX];
+	int64_t jwt_leeway_s;
 };
 
 /* The settings in force; replaced as a whole by a successful reload. */

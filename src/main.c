@@ -13,6 +13,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "http.h"
+#include "jwt.h"
 #include "lcache.h"
 #include "log.h"
 #include "metrics.h"
@@ -74,11 +75,24 @@ static int
 load(const char *path, int first)
 {
 	static struct config fresh;
+	struct jwt_keys *jwks = NULL;
 	char err[512];
 
 	if (config_load(path, &fresh, err, sizeof(err)) != 0) {
 		log_msg("%s%s", first ? "" : "reload refused: ", err);
 		return -1;
+	}
+	/*
+	 * The identity provider's keys likewise: read first, put in force
+	 * only with the rest. An empty auth.jwks_file turns JWT sign-in off.
+	 */
+	if (fresh.jwks_file[0] != '\0' &&
+	    (jwks = jwt_keys_read(fresh.jwks_file, err, sizeof(err))) == NULL) {
+		if (!first) {
+			log_msg("reload refused: %s", err);
+			return -1;
+		}
+		log_msg("JWKS not loaded (sign-in with the identity provider is off): %s", err);
 	}
 	/*
 	 * Keys are part of the settings: a reload whose keys cannot be read is
@@ -88,6 +102,7 @@ load(const char *path, int first)
 	if (token_load_keys(fresh.key_file, fresh.key_file_old, err, sizeof(err)) != 0) {
 		if (!first) {
 			log_msg("reload refused: %s", err);
+			jwt_keys_free(jwks);
 			return -1;
 		}
 		log_msg("token keys not loaded (token checks answer 503): %s", err);
@@ -104,6 +119,7 @@ load(const char *path, int first)
 	if (first || cache_conn_settings_differ(&cfg, &fresh))
 		cache_close();
 	cfg = fresh;
+	jwt_keys_use(jwks);
 	log_open(cfg.access_log);
 	lcache_clear();
 	queue_configure();

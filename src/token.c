@@ -87,10 +87,24 @@ mac(const struct key *k, const char *msg, size_t len,
 	sodium_memzero(&st, sizeof(st));
 }
 
+/* Is s a session id: exactly 32 lower-case hex digits? */
+static int
+session_id_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < TOKEN_SESSION_STR - 1; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[i] == '\0';
+}
+
 /*
  * The token is its claims in plain text, then a dot and the MAC in
- * base64url: "v1.a.<user>.<concert>.<number>.<iat>.<exp>.<mac>". Claims
- * are not secret; the MAC makes them unforgeable.
+ * base64url: "v1.a.<user>.<concert>.<number>.<iat>.<exp>.<mac>". A session
+ * token has its session id where the others have concert and number:
+ * "v1.s.<user>.<session>.<iat>.<exp>.<mac>". Claims are not secret; the
+ * MAC makes them unforgeable.
  */
 size_t
 token_sign(const struct token *t, char *out, size_t outlen)
@@ -100,15 +114,37 @@ token_sign(const struct token *t, char *out, size_t outlen)
 
 	if (keys[0].len == 0)
 		return 0;
-	n = snprintf(out, outlen, "v1.%c.%s.%lld.%lld.%lld.%lld.", t->kind, t->user,
-		     (long long)t->concert, (long long)t->number, (long long)t->iat,
-		     (long long)t->exp);
+	if (t->kind == TOKEN_SESSION) {
+		if (!session_id_ok(t->session))
+			return 0;
+		n = snprintf(out, outlen, "v1.%c.%s.%s.%lld.%lld.", t->kind, t->user,
+			     t->session, (long long)t->iat, (long long)t->exp);
+	} else
+		n = snprintf(out, outlen, "v1.%c.%s.%lld.%lld.%lld.%lld.", t->kind, t->user,
+			     (long long)t->concert, (long long)t->number, (long long)t->iat,
+			     (long long)t->exp);
 	if (n < 0 || (size_t)n + MAC_B64 > outlen)
 		return 0;
 	mac(&keys[0], out, (size_t)n - 1, m);
 	sodium_bin2base64(out + n, outlen - (size_t)n, m, sizeof(m),
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	return strlen(out);
+}
+
+int
+token_session_new(struct token *t, const char *user, time_t now, int64_t ttl)
+{
+	unsigned char id[(TOKEN_SESSION_STR - 1) / 2];
+
+	memset(t, 0, sizeof(*t));
+	if (ttl <= 0 || now < 0 || !valid_uuid(user, t->user) || sodium_init() < 0)
+		return -1;
+	randombytes_buf(id, sizeof(id));
+	sodium_bin2hex(t->session, sizeof(t->session), id, sizeof(id));
+	t->kind = TOKEN_SESSION;
+	t->iat = (int64_t)now;
+	t->exp = (int64_t)now + ttl;
+	return 0;
 }
 
 /* Split s at dots into at most max fields (modifies s). Returns the count. */
@@ -142,11 +178,17 @@ token_text(const char *header)
 enum token_err
 token_verify(const char *header, time_t now, struct token *t)
 {
+	return token_verify_kinds(header, now, "wau", t);
+}
+
+enum token_err
+token_verify_kinds(const char *header, time_t now, const char *kinds, struct token *t)
+{
 	unsigned char want[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
 	char buf[TOKEN_MAX], *f[9];
 	const char *tok = header;
 	size_t len, maclen, signed_len;
-	int i, ok = 0;
+	int i, nf, ok = 0;
 
 	if (keys[0].len == 0)
 		return TOKEN_NO_KEY;
@@ -185,14 +227,24 @@ token_verify(const char *header, time_t now, struct token *t)
 	/* Genuine: now the claims, still parsed strictly. */
 	buf[signed_len] = '\0';
 	memset(t, 0, sizeof(*t));
-	if (split(buf, f, 7) != 7 || strcmp(f[0], "v1") != 0 || strlen(f[1]) != 1 ||
-	    strchr("wau", f[1][0]) == NULL || !valid_uuid(f[2], t->user) ||
-	    !valid_decimal(f[3], 0, INT64_MAX / 2, &t->concert) ||
-	    !valid_decimal(f[4], 0, INT64_MAX / 2, &t->number) ||
-	    !valid_decimal(f[5], 0, INT64_MAX / 2, &t->iat) ||
-	    !valid_decimal(f[6], 0, INT64_MAX / 2, &t->exp))
+	nf = split(buf, f, 7);
+	if (nf < 2 || strcmp(f[0], "v1") != 0 || strlen(f[1]) != 1)
+		return TOKEN_MALFORMED;
+	if (f[1][0] == TOKEN_SESSION) {
+		if (nf != 6 || !valid_uuid(f[2], t->user) || !session_id_ok(f[3]) ||
+		    !valid_decimal(f[4], 0, INT64_MAX / 2, &t->iat) ||
+		    !valid_decimal(f[5], 0, INT64_MAX / 2, &t->exp))
+			return TOKEN_MALFORMED;
+		memcpy(t->session, f[3], TOKEN_SESSION_STR);
+	} else if (nf != 7 || strchr("wau", f[1][0]) == NULL || !valid_uuid(f[2], t->user) ||
+		   !valid_decimal(f[3], 0, INT64_MAX / 2, &t->concert) ||
+		   !valid_decimal(f[4], 0, INT64_MAX / 2, &t->number) ||
+		   !valid_decimal(f[5], 0, INT64_MAX / 2, &t->iat) ||
+		   !valid_decimal(f[6], 0, INT64_MAX / 2, &t->exp))
 		return TOKEN_MALFORMED;
 	t->kind = f[1][0];
+	if (strchr(kinds, t->kind) == NULL)
+		return TOKEN_WRONG_KIND;
 	if ((int64_t)now >= t->exp)
 		return TOKEN_EXPIRED;
 	return TOKEN_OK;
@@ -214,6 +266,8 @@ token_message(enum token_err err)
 		return "the token has expired";
 	case TOKEN_NO_KEY:
 		return "tokens cannot be checked: no signing key is loaded";
+	case TOKEN_WRONG_KIND:
+		return "this kind of token is not accepted here";
 	}
 	return "the token is not valid";
 }

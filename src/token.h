@@ -14,8 +14,12 @@
 enum token_kind {
 	TOKEN_WAITING = 'w',	/* a place in a concert's queue */
 	TOKEN_ACTIVE = 'a',	/* admitted: may book until exp */
-	TOKEN_USER = 'u'	/* the user's own identity, for balances */
+	TOKEN_USER = 'u',	/* the user's own identity, for balances */
+	TOKEN_SESSION = 's'	/* a signed-in user's session (token_verify_kinds) */
 };
+
+/* A session id: 16 random bytes as 32 lower-case hex digits, and a NUL. */
+#define TOKEN_SESSION_STR 33
 
 struct token {
 	char kind;			/* enum token_kind */
@@ -24,6 +28,7 @@ struct token {
 	int64_t number;			/* queue number, 0 for user tokens */
 	int64_t iat;			/* issued at, Unix seconds */
 	int64_t exp;			/* expires at, Unix seconds */
+	char session[TOKEN_SESSION_STR];	/* session tokens only, else "" */
 };
 
 enum token_err {
@@ -32,7 +37,8 @@ enum token_err {
 	TOKEN_MALFORMED,	/* not of the token's form */
 	TOKEN_BAD_SIGNATURE,	/* forged or altered */
 	TOKEN_EXPIRED,		/* genuine but past exp */
-	TOKEN_NO_KEY		/* no key loaded: the service is misconfigured */
+	TOKEN_NO_KEY,		/* no key loaded: the service is misconfigured */
+	TOKEN_WRONG_KIND	/* genuine, but of a kind not accepted here */
 };
 
 /*
@@ -51,6 +57,22 @@ size_t token_sign(const struct token *t, char *out, size_t outlen);
  * TOKEN_EXPIRED *t holds the claims.
  */
 enum token_err token_verify(const char *header, time_t now, struct token *t);
+
+/*
+ * The same, accepting only the kinds listed in kinds (e.g. "s", or "us"):
+ * a genuine token of another kind is TOKEN_WRONG_KIND, its claims in *t.
+ * token_verify() is token_verify_kinds() with "wau": session tokens are
+ * only taken where a caller asks for them.
+ */
+enum token_err token_verify_kinds(const char *header, time_t now, const char *kinds,
+				  struct token *t);
+
+/*
+ * Fill *t as a new session of user (a canonical UUID), issued at now and
+ * lasting ttl seconds, with a fresh random session id. Returns 0, or -1
+ * if user is not a UUID or ttl is not positive.
+ */
+int token_session_new(struct token *t, const char *user, time_t now, int64_t ttl);
 
 /* The token in an Authorization header value: past "Bearer" and spaces. */
 const char *token_text(const char *header);
