@@ -1,4 +1,4 @@
-"""The command line of the local stack, as ./dev calls it:
+"""The local stack's command line, as ./dev calls it.
 
     python3 -m boxoffice_dev up      --dir DIR [--http-port P] [--pg-port P]
                      [--replica-port P] [--redis-port P] [--workers N]

@@ -59,6 +59,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SRCDIR = os.path.dirname(os.path.dirname(HERE))
 
 
+# The names these helpers had when this module was tools/stack.py, for
+# test modules written against them.
+_is_root, _cmdline, _signal, _wait_dead = is_root, cmdline, send_signal, wait_dead
+
+
 def _log_default(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -583,7 +588,7 @@ class Stack(Managed):
         """redis() with the reply as text, the way `redis-cli --no-raw`
         prints it ("(integer) 2", "(nil)", ...), for code that reads that."""
         try:
-            return redisc.cli_text(self.redis(*args, timeout=timeout))
+            return redisc.cli_text(self.redis(*args, timeout=timeout)).strip()
         except redisc.RedisError as e:
             raise StackError("redis %s failed: %s" % (" ".join(map(str, args)), e)) from e
 
