@@ -18,7 +18,8 @@ behind as a failure, and prints as its last line
 which ./dev's summarize_tests reads. Its return value is the exit code.
 
 Also here: srcdir()/builddir() (top_srcdir/top_builddir as `make check`
-sets them), the `destructive` mark and ordered() for unittest suites.
+sets them), the `destructive` mark, ordered() and run_unittest() for
+unittest suites.
 """
 
 import os
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
+import unittest
 
 from .errors import StackError
 from .fixture import TestStack, reap_orphans
@@ -180,7 +182,30 @@ class Run:
         return failed
 
 
-# ------------------------------------------------------------ unittest order
+# ------------------------------------------------------------------ unittest
+
+def run_unittest(tests, tally):
+    """Run unittest tests (verbose, on stdout), counting into tally. An
+    interrupt is that test's error and stops the run there (unittest would
+    go on with the next test); it is raised again afterwards."""
+    class Result(unittest.TextTestResult):
+        interrupted = None
+
+        def addError(self, test, err):
+            super().addError(test, err)
+            if issubclass(err[0], Interrupted):
+                Result.interrupted = err[1]
+                self.stop()
+
+    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, buffer=False,
+                                     resultclass=Result).run(unittest.TestSuite(tests))
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    tally.failed += failed
+    tally.skipped += len(result.skipped)
+    tally.passed += result.testsRun - failed - len(result.skipped)
+    if Result.interrupted is not None:
+        raise Result.interrupted
+
 
 def destructive(obj):
     """Mark a test class or method that stops, pauses or breaks a server:
