@@ -5,7 +5,7 @@ boxoffice stack, in one directory, on loopback.
 Used by `./dev monitoring` (directory ./var/monitoring, fixed ports, the
 stack of ./var) and by tests/integration/test_monitoring.py (a directory
 inside the test stack's, free ports, a 1 s scrape interval). Python 3
-standard library only; tools/stack.py provides the process helpers.
+standard library only; tools/boxoffice_dev provides the process helpers.
 
 What runs, all bound to 127.0.0.1:
 
@@ -58,11 +58,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from boxoffice_dev import procs
+from boxoffice_dev import stack as stackmod
+
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import stack as stackmod  # noqa: E402
-
 DEFAULT_SRCDIR = os.path.dirname(HERE)
 
 PROMETHEUS = os.environ.get("BOXOFFICE_PROMETHEUS", "/usr/bin/prometheus")
@@ -156,7 +156,7 @@ class Monitoring(stackmod.Managed):
 
     Monitoring(dir, targets...).start() brings them up; stop() stops them
     (also a context manager). Monitoring.for_stack(stack, dir) takes the
-    targets from a tools/stack.py Stack; Monitoring.load(dir) attaches to
+    targets from a boxoffice_dev Stack; Monitoring.load(dir) attaches to
     one started by another process.
     """
 
@@ -179,7 +179,7 @@ class Monitoring(stackmod.Managed):
 
     @classmethod
     def for_stack(cls, stack, directory=None, **kw):
-        """Monitoring of a tools/stack.py Stack (default directory:
+        """Monitoring of a boxoffice_dev Stack (default directory:
         STACKDIR/monitoring)."""
         return cls(directory or stack.path("monitoring"), stack.ports["http"],
                    stack.ports["primary"], stack.ports["replica"], stack.ports["redis"],
@@ -237,9 +237,9 @@ class Monitoring(stackmod.Managed):
 
     def _pid_is_ours(self, key, pid):
         """After a reboot a recorded pid may belong to someone else."""
-        if not stackmod.alive(pid):
+        if not procs.alive(pid):
             return False
-        cmd = stackmod._cmdline(pid)
+        cmd = procs.cmdline(pid)
         if key == "prometheus":
             return os.path.basename(PROMETHEUS) in cmd and self.config_file in cmd
         binary = PG_EXPORTER if key in ("pg_exporter", "replica_exporter") else REDIS_EXPORTER
@@ -247,7 +247,7 @@ class Monitoring(stackmod.Managed):
                 and ("127.0.0.1:%d" % self.ports.get(key, 0)) in cmd)
 
     def running(self):
-        return {k: bool(self.pids.get(k) and stackmod.alive(self.pids[k])) for k in COMPONENTS}
+        return {k: bool(self.pids.get(k) and procs.alive(self.pids[k])) for k in COMPONENTS}
 
     # ------------------------------------------------------------ start
     def render(self):
@@ -268,11 +268,11 @@ class Monitoring(stackmod.Managed):
             if self.pids.get(name):
                 continue
             if not self.ports[name]:
-                self.ports[name] = stackmod.free_port(exclude=used)
+                self.ports[name] = procs.free_port(exclude=used)
                 used.add(self.ports[name])
             else:
                 try:
-                    stackmod.wait_bindable(self.ports[name], timeout=20, log=self.log)
+                    procs.wait_bindable(self.ports[name], timeout=20, log=self.log)
                 except stackmod.StackError as e:
                     raise MonitoringError("%s (%s)" % (e, name)) from e
 
@@ -309,7 +309,7 @@ class Monitoring(stackmod.Managed):
                                   % (", ".join(missing), " ".join(PACKAGES)))
         for d in ("", "logs", "data"):
             os.makedirs(self.path(d), exist_ok=True)
-        self.pids = {k: v for k, v in self.pids.items() if stackmod.alive(v)}
+        self.pids = {k: v for k, v in self.pids.items() if procs.alive(v)}
         started = []
         try:
             self._pick_ports()
@@ -347,7 +347,7 @@ class Monitoring(stackmod.Managed):
                     self._wait_listening(name, timeout)
         except BaseException:
             for name in started:
-                stackmod.terminate(self.pids.pop(name, None), signal.SIGTERM, timeout=5,
+                procs.terminate(self.pids.pop(name, None), signal.SIGTERM, timeout=5,
                                    group=False)
             if os.path.isdir(self.dir):
                 self.save_state()
@@ -358,11 +358,11 @@ class Monitoring(stackmod.Managed):
     def _wait_listening(self, name, timeout):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if not stackmod.alive(self.pids.get(name)):
+            if not procs.alive(self.pids.get(name)):
                 raise MonitoringError("%s exited; see %s\n%s" % (
                     name, self.path("logs", name.replace("_", "-") + ".log"),
                     self.tail_log(name)))
-            if stackmod.port_in_use(self.ports[name]):
+            if procs.port_in_use(self.ports[name]):
                 return
             time.sleep(0.05)
         raise MonitoringError("%s does not listen on 127.0.0.1:%d" % (name, self.ports[name]))
@@ -371,7 +371,7 @@ class Monitoring(stackmod.Managed):
         deadline = time.time() + timeout
         last = None
         while time.time() < deadline:
-            if not stackmod.alive(self.pids.get("prometheus")):
+            if not procs.alive(self.pids.get("prometheus")):
                 raise MonitoringError("prometheus exited; see %s\n%s" % (
                     self.path("logs", "prometheus.log"), self.tail_log("prometheus")))
             try:
@@ -399,7 +399,7 @@ class Monitoring(stackmod.Managed):
     def stop(self):
         """Stop everything this directory runs (safe to call more than once)."""
         for name in reversed(COMPONENTS):
-            stackmod.terminate(self.pids.pop(name, None), signal.SIGTERM, timeout=10,
+            procs.terminate(self.pids.pop(name, None), signal.SIGTERM, timeout=10,
                                group=False)
             p = self._procs.pop(name, None)
             if p is not None:

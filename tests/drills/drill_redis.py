@@ -122,8 +122,8 @@ def drill_redis_killed(ctx):
         _, out = s.ctl("cache", "warm", timeout=60)
         ctx.say("boxofficectl cache warm: %s" % out.strip().splitlines()[-1])
         # (one call: the keys live cache_ttl_ms, one second)
-        warm = s.redis_cli("EXISTS", "c:concerts", *["c:schedules:%d" % c for c in range(1, 6)])
-        ctx.check(warm.split()[-1] == "6", "cache warm left keys out: EXISTS says %r" % warm)
+        warm = s.redis("EXISTS", "c:concerts", *["c:schedules:%d" % c for c in range(1, 6)])
+        ctx.check(warm == 6, "cache warm left keys out: EXISTS says %r" % warm)
         time.sleep(2.5)
         m2 = ctx.metrics()
 
@@ -261,7 +261,7 @@ def drill_redis_aof_restart_and_restore(ctx):
         s.ctl("queue", "dump", C, dump, timeout=30)
         snap = ctx.redis_queue(C)
         t_flush = load.mark("FLUSHALL")
-        s.redis_cli("FLUSHALL")
+        s.redis("FLUSHALL")
         gone = ctx.redis_queue(C)
         ctx.check(not gone["wait"] and not gone["active"], "FLUSHALL left the queue: %r" % gone)
         _, out = s.ctl("queue", "restore", dump, timeout=30)
@@ -278,7 +278,7 @@ def drill_redis_aof_restart_and_restore(ctx):
         s.ctl("cache", "warm", timeout=60)
         # The restored queue moves on in the old order: free the active
         # places and watch who is admitted next.
-        s.redis_cli("DEL", "q:{%d}:active" % C)
+        s.redis("DEL", "q:{%d}:active" % C)
         time.sleep(1.1)      # admit_per_second: a fresh second
         admitted = []
         for u in users:

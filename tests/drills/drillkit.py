@@ -15,15 +15,15 @@ invariant.
 """
 
 import collections
-import http.client
-import json
 import math
 import os
 import random
-import re
 import threading
 import time
 import uuid
+
+from boxoffice_dev import http as httpc
+from boxoffice_dev.redis import pairs
 
 # Every request of a drill gives up after this long: a hung request shows
 # as "timeout", never as a stuck drill.
@@ -45,60 +45,13 @@ class DrillFailure(AssertionError):
 
 
 # ------------------------------------------------------------------ http
-class Resp:
-    __slots__ = ("status", "headers", "body", "raw", "latency", "error")
-
-    def __init__(self, status, headers, body, raw, latency, error=None):
-        self.status, self.headers, self.body = status, headers, body
-        self.raw, self.latency, self.error = raw, latency, error
-
-    @property
-    def ok(self):
-        return isinstance(self.status, int) and 200 <= self.status < 300
-
-    def code(self):
-        """The JSON error code, if any."""
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            return self.body["error"].get("code")
-        return None
-
-    def __repr__(self):
-        b = self.body if not isinstance(self.body, bytes) else self.body[:120]
-        return "<%s %r %.0fms>" % (self.status, b, self.latency * 1000)
+Resp = httpc.Answer
 
 
 def request(port, method, path, body=None, headers=None, timeout=CLIENT_TIMEOUT):
-    """One request on a fresh connection. Never raises for network trouble:
-    status is then "timeout" or "error"."""
-    hdrs = {"Connection": "close"}
-    hdrs.update(headers or {})
-    if body is not None and not isinstance(body, (bytes, str)):
-        body = json.dumps(body)
-        hdrs.setdefault("Content-Type", "application/json")
-    if isinstance(body, str):
-        body = body.encode()
-    t0 = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=hdrs)
-        r = conn.getresponse()
-        raw = r.read()
-        rh = {k.lower(): v for k, v in r.getheaders()}
-        st = r.status
-    except (TimeoutError, OSError, http.client.HTTPException) as e:
-        lat = time.monotonic() - t0
-        kind = "timeout" if "timed out" in str(e) or isinstance(e, TimeoutError) else "error"
-        return Resp(kind, {}, None, b"", lat, error=repr(e))
-    finally:
-        conn.close()
-    lat = time.monotonic() - t0
-    parsed = raw
-    if "json" in rh.get("content-type", ""):
-        try:
-            parsed = json.loads(raw.decode())
-        except (ValueError, UnicodeDecodeError):
-            pass
-    return Resp(st, rh, parsed, raw, lat)
+    """One request on a fresh connection (boxoffice_dev.http.probe). Never
+    raises for network trouble: status is then "timeout" or "error"."""
+    return httpc.probe(port, method, path, body=body, headers=headers, timeout=timeout)
 
 
 # -------------------------------------------------------------- recorder
@@ -470,23 +423,22 @@ class Ctx:
 
     def redis_queue(self, concert, parts=("seq", "num", "wait", "seen", "active", "admits",
                                           "stats")):
-        """The exact state of a concert's queue, from redis-cli."""
+        """The exact state of a concert's queue, read from Redis."""
         out = {}
         for p in parts:
             k = "q:{%d}:%s" % (concert, p)
             if p == "seq":
-                out[p] = self.stack.redis_cli("GET", k)
+                out[p] = self.stack.redis("GET", k)
             elif p in ("num", "stats"):
-                out[p] = _pairs(self.stack.redis_cli("HGETALL", k))
-                out[p] = dict(out[p])
+                out[p] = dict(pairs(self.stack.redis("HGETALL", k)))
             else:
-                out[p] = _pairs(self.stack.redis_cli("ZRANGE", k, 0, -1, "WITHSCORES"))
+                out[p] = pairs(self.stack.redis("ZRANGE", k, 0, -1, "WITHSCORES"))
         return out
 
     def reset_queue(self, concert):
         keys = ["q:{%d}:%s" % (concert, p) for p in
                 ("seq", "num", "wait", "seen", "active", "admits", "stats", "tick")]
-        self.stack.redis_cli("DEL", *keys)
+        self.stack.redis("DEL", *keys)
 
     def user_token(self, user, seconds=3600):
         """A user token (balance and charges) from the operator CLI."""
@@ -499,21 +451,6 @@ class Ctx:
 
     def sql_value(self, q):
         return self.stack.psql_value(q)
-
-
-def _pairs(cli_out):
-    """redis-cli --no-raw list output -> [(member, score), ...]."""
-    items = []
-    for line in cli_out.splitlines():
-        line = line.strip()
-        if not line or line == "(empty array)" or line == "(empty list or set)":
-            continue
-        m = re.match(r'^\d+\)\s+(.*)$', line)
-        v = m.group(1) if m else line
-        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
-            v = v[1:-1]
-        items.append(v)
-    return [(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
 
 
 # ------------------------------------------------------------ invariants

@@ -1,10 +1,20 @@
 """Shared stack and helpers for the integration tests.
 
-The runner (tests/integration/run) starts ONE stack for all test modules
-and hands it over with set_stack(). A module run on its own
-(`python3 -m unittest test_foundation` from this directory, with
-top_srcdir/top_builddir in the environment or the defaults below) starts
-its own stack on first use and stops it at exit.
+The runner (tests/integration/run) puts tools/ on sys.path, starts ONE
+stack for all test modules and hands it over with set_stack(). A test
+module needs only
+
+    from harness import StackTest, user_uuid      # and SEED, destructive, ...
+
+StackTest gives self.stack (a boxoffice_dev.fixture.TestStack: http(),
+psql(), psql_value(), redis(), redis_cli(), ctl(), reload(), stop_server(),
+pause_server(), ...), self.http/get and the assertions of the API
+contract. `stackmod` is boxoffice_dev.stack (StackError, free_port, NGINX,
+lighttpd_check, ...); `destructive` marks a test class or method that
+stops or breaks a server: the runner runs those after all the others.
+
+Run without the runner (PYTHONPATH=tools python3 -m unittest ...), the
+first test starts its own stack and stops it at exit.
 
 Tests that stop or pause a server must bring it back (see
 StackTest.restore_server) so that later tests find a healthy stack.
@@ -20,40 +30,30 @@ import tempfile
 import time
 import unittest
 
+from boxoffice_dev import redis as redisc
+from boxoffice_dev import runner
+from boxoffice_dev import stack as stackmod
+from boxoffice_dev.runner import builddir, destructive, srcdir  # noqa: F401
+
 sys.dont_write_bytecode = True
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def srcdir():
-    return os.path.abspath(os.environ.get("top_srcdir") or os.path.join(HERE, "..", ".."))
-
-
-def builddir():
-    return os.path.abspath(os.environ.get("top_builddir") or srcdir())
-
-
-sys.path.insert(0, os.path.join(srcdir(), "tools"))
-import stack as stackmod  # noqa: E402
 
 # Demo data size of the test stack (boxofficectl seed).
 SEED = {"concerts": 5, "schedules": 4, "seats": 50, "users": 1000}
 WORKERS = int(os.environ.get("BOXOFFICE_TEST_WORKERS", "4"))
 
+Redis = redisc.Redis
+RedisError = redisc.RedisError
+
 _STACK = None
-_OWNED = False
 
 
 def user_uuid(i):
-    """The demo user i's UUID (DESIGN.md: deterministic demo data)."""
+    """The demo user i's UUID (deterministic demo data)."""
     return "00000000-0000-4000-8000-%012d" % i
 
 
 def new_stack(directory, log=None):
-    return stackmod.Stack(directory, srcdir=srcdir(), builddir=builddir(),
-                          workers=WORKERS, seed=SEED,
-                          log=log or (lambda m: print("[stack] " + m, file=sys.stderr,
-                                                      flush=True)))
+    return runner.test_stack(directory, workers=WORKERS, seed=SEED, log=log)
 
 
 def set_stack(s):
@@ -63,12 +63,11 @@ def set_stack(s):
 
 def get_stack():
     """The shared stack; started here if no runner provided one."""
-    global _STACK, _OWNED
+    global _STACK
     if _STACK is None:
         d = tempfile.mkdtemp(prefix="boxoffice-it-")
         s = new_stack(d)
         s.owner_pid = os.getpid()
-        _OWNED = True
 
         def _down():
             try:
@@ -93,6 +92,12 @@ class StackTest(unittest.TestCase):
 
     def get(self, path, **kw):
         return self.http("GET", path, **kw)
+
+    def redis(self):
+        """A connection to the stack's Redis, closed when the test ends."""
+        r = Redis(self.stack.ports["redis"])
+        self.addCleanup(r.close)
+        return r
 
     def assertJsonError(self, resp, status, code=None):
         """resp is an error answer: that status and {"error":{"code","message"}}."""

@@ -32,10 +32,8 @@ import time
 import unittest
 
 sys.dont_write_bytecode = True
-from harness import StackTest, srcdir  # noqa: E402
-
-sys.path.insert(0, os.path.join(srcdir(), "tools"))
-import monitoring as mon  # noqa: E402
+import monitoring as mon  # tools/monitoring.py, on the path the runner sets
+from harness import StackTest, srcdir  # noqa: F401
 
 SCRAPE_INTERVAL = 1.0
 PROM_DIR = os.path.join(srcdir(), "conf", "prometheus")
@@ -304,7 +302,7 @@ class MonitoringTest(StackTest):
     def test_prometheus_alert_turns_pending_when_an_exporter_stops(self):
         self.targets_up()
         pid = self.mon.pids["redis_exporter"]
-        mon.stackmod.terminate(pid, timeout=5, group=False)
+        mon.procs.terminate(pid, timeout=5, group=False)
         self.mon.pids.pop("redis_exporter", None)
         try:
             q = 'ALERTS{alertname="BoxofficeExporterDown", job="redis"}'

@@ -4,10 +4,11 @@ what happens when Redis fails. Runs against the real servers.
 Every test uses one of the demo concerts (1..5), wipes that concert's queue
 keys in Redis before it starts and after it ends, and puts back every
 [queue] setting it changed (reload, SIGHUP). Tests that stop or pause
-Redis run last and bring it back.
+Redis are marked destructive (the runner runs them after all the others)
+and bring it back.
 
-Redis is read and written directly over its protocol (a small RESP client
-below) where a test needs to sample the queue's state many times a second
+Redis is read and written directly over its protocol (boxoffice_dev.redis)
+where a test needs to sample the queue's state many times a second
 or to end a turn the way a payment does (ZREM from the active set, which
 is exactly what queue_revoke() does).
 """
@@ -17,17 +18,16 @@ import calendar
 import concurrent.futures
 import hashlib
 import hmac
-import http.client
-import json
 import os
 import random
-import socket
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import SEED, StackTest, user_uuid
+from boxoffice_dev.http import Session as Client
+from boxoffice_dev.redis import Redis, pairs
+from harness import SEED, StackTest, destructive, user_uuid
 
 PARTS = ("seq", "num", "wait", "seen", "active", "admits", "stats", "pause", "tick")
 # plus the admission throttle's clock, which a dump leaves out
@@ -63,99 +63,6 @@ def token_fields(tok):
             "number": int(p[4]), "iat": int(p[5]), "exp": int(p[6]), "mac": p[7]}
 
 
-class RedisError(Exception):
-    pass
-
-
-class Redis:
-    """Just enough RESP2 for the tests: one connection, one command at a time."""
-
-    def __init__(self, port, host="127.0.0.1", timeout=5.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.f = self.sock.makefile("rb")
-
-    def close(self):
-        try:
-            self.f.close()
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __call__(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            if not isinstance(a, bytes):
-                a = str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-        r = self._read()
-        if isinstance(r, RedisError):
-            raise r
-        return r
-
-    def _read(self):
-        line = self.f.readline()
-        if not line.endswith(b"\r\n"):
-            raise ConnectionError("redis closed the connection")
-        t, rest = line[:1], line[1:-2]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            return RedisError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            return self.f.read(n + 2)[:-2].decode()
-        if t == b"*":
-            n = int(rest)
-            if n < 0:
-                return None
-            return [self._read() for _ in range(n)]
-        raise RedisError("unexpected reply %r" % line)
-
-
-def pairs(flat):
-    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-
-
-class Client:
-    """A keep-alive HTTP connection of one thread (polling thousands of
-    times over fresh connections would only measure connect())."""
-
-    def __init__(self, port, timeout=15):
-        self.port, self.timeout, self.conn = port, timeout, None
-
-    def get(self, path, token=None):
-        hdrs = {"Authorization": "Bearer " + token} if token else {}
-        for attempt in (0, 1):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                       timeout=self.timeout)
-            try:
-                self.conn.request("GET", path, headers=hdrs)
-                resp = self.conn.getresponse()
-                data = resp.read()
-                status = resp.status
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError,
-                    BrokenPipeError, http.client.CannotSendRequest):
-                self.conn.close()
-                self.conn = None
-                if attempt:     # GET is safe to repeat once on a dropped idle connection
-                    raise
-        try:
-            return status, json.loads(data.decode())
-        except ValueError:
-            return status, data
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-
-
 # Atomic view of a queue for the samplers: active count, waiting count,
 # lowest and highest waiting queue number.
 SAMPLE_LUA = """
@@ -175,15 +82,10 @@ class QueueTest(StackTest):
         self._concerts = set()
 
     # ------------------------------------------------------------ redis
-    def redis(self):
-        r = Redis(self.s.ports["redis"])
-        self.addCleanup(r.close)
-        return r
-
     def reset_queue(self, *concerts):
         """Empty these concerts' queues now and again when the test ends."""
         keys = [qkey(c, p) for c in concerts for p in RESET_PARTS]
-        self.s.redis_cli("DEL", *keys)
+        self.s.redis("DEL", *keys)
         if not self._concerts:
             self.addCleanup(self._wipe_queues)
         self._concerts.update(concerts)
@@ -191,7 +93,7 @@ class QueueTest(StackTest):
     def _wipe_queues(self):
         keys = [qkey(c, p) for c in sorted(self._concerts) for p in RESET_PARTS]
         try:
-            self.s.redis_cli("DEL", *keys)
+            self.s.redis("DEL", *keys)
         except Exception as e:      # Redis down after a failed test: not our failure
             print("queue cleanup: %s" % e)
 
@@ -361,7 +263,7 @@ class QueueTest(StackTest):
     def end_turn(self, concert, user):
         """End an ACTIVE turn the way a payment does (queue_revoke: ZREM)."""
         uid = user if isinstance(user, str) else user_uuid(user)
-        return int(self.s.redis_cli("ZREM", qkey(concert, "active"), uid).split()[-1])
+        return self.s.redis("ZREM", qkey(concert, "active"), uid)
 
 
 # ======================================================================
@@ -383,8 +285,8 @@ class TestJoin(QueueTest):
             self.assertEqual((again["queueNumber"], again["status"], again["position"]),
                              (first["queueNumber"], first["status"], first["position"]),
                              "user %d rejoined: %r then %r" % (user, first, again))
-        self.assertEqual(self.s.redis_cli("GET", qkey(C, "seq")), "3")
-        self.assertEqual(self.s.redis_cli("ZCARD", qkey(C, "wait")), "(integer) 2")
+        self.assertEqual(self.s.redis("GET", qkey(C, "seq")), "3")
+        self.assertEqual(self.s.redis("ZCARD", qkey(C, "wait")), 2)
 
     def test_simultaneous_joins_of_one_user_make_one_place(self):
         C = 4
@@ -397,7 +299,7 @@ class TestJoin(QueueTest):
         new = [self.is_new_place(r) for r in res]
         self.assertEqual(new.count(True), 1, [(r[0], r[2].get("rejoined")) for r in res])
         self.assertEqual({r[2]["queueNumber"] for r in res}, {2})
-        self.assertEqual(self.s.redis_cli("GET", qkey(C, "seq")), "2")
+        self.assertEqual(self.s.redis("GET", qkey(C, "seq")), "2")
 
     def test_join_errors(self):
         C = 4
@@ -414,11 +316,11 @@ class TestJoin(QueueTest):
             self.wait_for(lambda: all(self.join(C, U_JOIN + 20)[0] == 409
                                       for _ in range(3 * self.s.workers)),
                           timeout=5, interval=0.1, msg="NOT_ON_SALE from every worker")
-            seq = self.s.redis_cli("GET", qkey(C, "seq"))
+            seq = self.s.redis("GET", qkey(C, "seq"))
             for u in range(U_JOIN + 21, U_JOIN + 26):
                 self.assertJsonError(self.join(C, u), 409, "NOT_ON_SALE")
             # refused joins take no number
-            self.assertEqual(self.s.redis_cli("GET", qkey(C, "seq")), seq)
+            self.assertEqual(self.s.redis("GET", qkey(C, "seq")), seq)
         finally:
             self.s.psql("UPDATE concerts SET on_sale = true WHERE id = %d" % C)
             self.s.wait_replica_caught_up()
@@ -751,7 +653,7 @@ class TestFairness(QueueTest):
             else:
                 self.assertEqual((b["status"], b["position"]), ("WAITING", n - MAXA - 1), b)
         self.assertEqual(sorted(by_num), list(range(1, N + 1)), "numbers not 1..N")
-        self.assertEqual(s.redis_cli("GET", qkey(C, "seq")), str(N))
+        self.assertEqual(s.redis("GET", qkey(C, "seq")), str(N))
 
         # ---- admission: turns end at random (as payments end them) while
         # 50 clients poll; the admitted set must always be a prefix of the
@@ -848,7 +750,7 @@ class TestFairness(QueueTest):
         self.assertLessEqual(stats["max_active"], MAXA)
 
         # everyone was admitted within the budget
-        w = int(s.redis_cli("ZCARD", wait_k).split()[-1])
+        w = s.redis("ZCARD", wait_k)
         self.assertEqual(w, 0, "%d still waiting after %.0fs (%d polls)"
                          % (w, budget, len(records)))
         rc = self.redis()
@@ -1088,8 +990,7 @@ class TestTurns(QueueTest):
         self.assertEqual(log[-1][1:], (ud, "WAITING", 1))
         self.polled(b["token"], "EXPIRED")
         self.polled(b["token"], "EXPIRED")       # and a late poll does not bring it back
-        self.assertEqual(self.s.redis_cli("HEXISTS", qkey(C, "num"), user_uuid(ub)),
-                         "(integer) 0")
+        self.assertEqual(self.s.redis("HEXISTS", qkey(C, "num"), user_uuid(ub)), 0)
 
         # A's turn ends by itself; C, not the vanished B, is admitted
         self.wait_for(lambda: poll_cd()[0][2] == "ACTIVE", timeout=until_a - time.time() + 4,
@@ -1153,7 +1054,7 @@ class TestTurns(QueueTest):
             free = [x["number"] for x in b["seats"] if x["status"] == "AVAILABLE"]
             if free:
                 return sched, max(free)
-        self.skipTest("no free seat left in concert %d" % concert)
+        self.fail("no free seat left in concert %d: the test data is used up" % concert)
 
     def _pay_one_seat(self, C, tok):
         A = {"Authorization": "Bearer " + tok}
@@ -1178,8 +1079,7 @@ class TestTurns(QueueTest):
         sched, A = self._pay_one_seat(C, tok)
 
         self.polled(tok, "EXPIRED")
-        self.assertEqual(self.s.redis_cli("ZSCORE", qkey(C, "active"), user_uuid(U_PAY)),
-                         "(nil)")
+        self.assertEqual(self.s.redis("ZSCORE", qkey(C, "active"), user_uuid(U_PAY)), None)
         self.assertJsonError(self.seats(C, sched, tok), 401, "TOKEN_REVOKED")
         resp = self.http("POST", "/api/reservations",
                          body={"scheduleId": sched, "seatNumber": 1}, headers=A)
@@ -1242,8 +1142,8 @@ class TestDumpRestore(QueueTest):
             path = os.path.join(d, "queue-%d.json" % C)
             self._ctl_ok("queue", "dump", C, path)
             self.assertGreater(os.path.getsize(path), 0)
-            self.assertEqual(s.redis_cli("FLUSHALL"), "OK")
-            self.assertEqual(s.redis_cli("EXISTS", qkey(C, "wait")), "(integer) 0")
+            self.assertEqual(s.redis("FLUSHALL"), "OK")
+            self.assertEqual(s.redis("EXISTS", qkey(C, "wait")), 0)
             self._ctl_ok("queue", "restore", path)
         after = self.queue_state(C)
         for part in ("seq", "num", "wait", "active"):
@@ -1285,7 +1185,7 @@ class TestDumpRestore(QueueTest):
         with tempfile.TemporaryDirectory(prefix="it-queue-dump-", dir=s.dir) as d:
             path = os.path.join(d, "queue-%d.json" % C)
             self._ctl_ok("queue", "dump", C, path)
-            s.redis_cli("FLUSHALL")
+            s.redis("FLUSHALL")
             time.sleep(ABANDON + 1.0)            # the outage
             self._ctl_ok("queue", "restore", path)
         lost = []
@@ -1298,8 +1198,10 @@ class TestDumpRestore(QueueTest):
 
 
 # ======================================================================
-class TestZRedisDown(QueueTest):
-    """Stops or pauses Redis: runs last, brings it back."""
+@destructive
+class TestRedisDown(QueueTest):
+    """Stops or pauses Redis (destructive: runs after the other tests),
+    brings it back."""
 
     BUDGET = 1.2          # seconds a queue answer may take while Redis is down
 
@@ -1383,6 +1285,6 @@ class TestZRedisDown(QueueTest):
 def load_tests(loader, standard_tests, pattern):
     suite = unittest.TestSuite()
     for cls in (TestJoin, TestSettings, TestTokens, TestFairness, TestTurns, TestDumpRestore,
-                TestZRedisDown):
+                TestRedisDown):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     return suite

@@ -1,14 +1,8 @@
-#!/usr/bin/env python3
-"""Start and stop a complete local boxoffice stack in one directory.
+"""The local boxoffice stack: its servers' lifecycle, in one directory.
 
-Used by `./dev up` (directory ./var, fixed ports) and by the integration
-tests (a fresh temporary directory, free loopback ports). Python 3 standard
-library only.
-
-The stack: a PostgreSQL 15 primary, a streaming replica made with
-pg_basebackup, Redis, the boxoffice FastCGI workers (spawn-fcgi +
-multiwatch) and nginx, all bound to 127.0.0.1, everything they write kept
-inside the stack directory:
+A PostgreSQL 15 primary, a streaming replica made with pg_basebackup,
+Redis, the boxoffice FastCGI workers (spawn-fcgi + multiwatch) and nginx,
+all bound to 127.0.0.1, everything they write kept inside the directory:
 
     DIR/stack.json       ports, pids and paths (read by `down`/`status`)
     DIR/conf/            boxoffice.conf (rendered), token.key, token-old.key
@@ -21,40 +15,32 @@ inside the stack directory:
                          nginx-*.log, boxoffice-*.log, postgresql-*.log,
                          redis.log, ctl.log
 
-Command line:
-
-    stack.py up      --dir DIR [--http-port P] [--pg-port P] [--replica-port P]
-                     [--redis-port P] [--workers N] [--seed C,S,N,U]
-                     [--set section.key=value ...] [--rate-limits on|off]
-    stack.py down    --dir DIR
-    stack.py status  --dir DIR
-    stack.py reload  --dir DIR [--set section.key=value ...]
-    stack.py psql    --dir DIR [-- psql args]
-    stack.py logs    --dir DIR [--lines N] [--follow]
-    stack.py lighttpd-check --dir DIR     render and `lighttpd -tt` the config
-
-A port of 0 means "pick a free one".
+`./dev up` runs one in ./var on fixed ports (cli.py); the test runners run
+a fixture.TestStack in a temporary directory on free ports. A port of 0
+means "pick a free one".
 """
 
-import argparse
-import errno
-import http.client
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+from . import http as httpc
+from . import redis as redisc
+from .errors import StackError
+from .procs import (alive, children, cmdline, free_port, is_root, port_in_use,  # noqa: F401
+                    process_tree, send_signal, terminate, wait_bindable, wait_dead)
+from .render import parse_overrides, render_file, render_ini, render_text  # noqa: F401
 
 PG_BIN = os.environ.get("BOXOFFICE_PG_BIN", "/usr/lib/postgresql/15/bin")
 NGINX = os.environ.get("BOXOFFICE_NGINX", "/usr/sbin/nginx")
 LIGHTTPD = os.environ.get("BOXOFFICE_LIGHTTPD", "/usr/sbin/lighttpd")
 REDIS_SERVER = os.environ.get("BOXOFFICE_REDIS_SERVER", "/usr/bin/redis-server")
-REDIS_CLI = os.environ.get("BOXOFFICE_REDIS_CLI", "/usr/bin/redis-cli")
 SPAWN_FCGI = os.environ.get("BOXOFFICE_SPAWN_FCGI", "/usr/bin/spawn-fcgi")
 MULTIWATCH = os.environ.get("BOXOFFICE_MULTIWATCH", "/usr/bin/multiwatch")
 
@@ -70,258 +56,17 @@ DEFAULT_SEED = {"concerts": 5, "schedules": 4, "seats": 50, "users": 1000}
 SERVERS = ("primary", "replica", "redis")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_SRCDIR = os.path.dirname(HERE)
+DEFAULT_SRCDIR = os.path.dirname(os.path.dirname(HERE))
 
 
-class StackError(Exception):
-    """Something in the stack could not be started or reached."""
-
-
-def _is_root():
-    return os.geteuid() == 0
+# The names these helpers had when this module was tools/stack.py, for
+# test modules written against them.
+_is_root, _cmdline, _signal, _wait_dead = is_root, cmdline, send_signal, wait_dead
 
 
 def _log_default(msg):
     print(msg, file=sys.stderr, flush=True)
 
-
-def free_port(exclude=()):
-    """A TCP port on 127.0.0.1 that is free right now (bind to port 0)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in exclude:
-            return port
-    raise StackError("no free port found")
-
-
-def port_in_use(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.connect(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def wait_bindable(port, timeout=75, log=None):
-    """Wait until a server could bind 127.0.0.1:port (with SO_REUSEADDR, as
-    servers do). A fixed port inside the kernel's ephemeral range can be held
-    for a minute by a client connection in TIME_WAIT; a listener is an error."""
-    deadline = time.time() + timeout
-    told = False
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-                return
-            except OSError as e:
-                if e.errno != errno.EADDRINUSE:
-                    raise
-        if port_in_use(port):
-            raise StackError("port %d is already in use on 127.0.0.1" % port)
-        if time.time() > deadline:
-            raise StackError("port %d stays busy (closed connections in TIME_WAIT)" % port)
-        if not told and log:
-            log("port %d is held by closed connections (TIME_WAIT); waiting" % port)
-            told = True
-        time.sleep(1)
-
-
-def render_text(text, mapping, name="template"):
-    """Substitute @KEY@ placeholders; every upper-case placeholder must be known."""
-    for key, value in mapping.items():
-        text = text.replace("@%s@" % key, str(value))
-    left = sorted(set(re.findall(r"@[A-Z][A-Z0-9_]*@", text)))
-    if left:
-        raise StackError("%s: unknown placeholders %s" % (name, ", ".join(left)))
-    return text
-
-
-def render_file(src, dst, mapping, mode=0o644):
-    with open(src) as f:
-        text = render_text(f.read(), mapping, name=src)
-    tmp = dst + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, dst)
-    return dst
-
-
-def render_ini(template_text, values):
-    """Render boxoffice.conf: keep every line and comment of the template,
-    replace `key = value` lines for the (section, key) pairs in `values`.
-
-    A value may be a list (the key repeated, e.g. several replica_dsn), or
-    None (the key removed). Keys absent from the template are appended to
-    their section (or to a new section at the end).
-    """
-    values = dict(values)
-    out, section, done = [], None, set()
-
-    def flush_missing(sec):
-        for (s, k), v in list(values.items()):
-            if s == sec and (s, k) not in done:
-                done.add((s, k))
-                for item in ([] if v is None else v if isinstance(v, list) else [v]):
-                    out.append("%s = %s" % (k, item))
-
-    for line in template_text.splitlines():
-        m = re.match(r"^\s*\[([^\]]+)\]\s*$", line)
-        if m:
-            if section is not None:
-                flush_missing(section)
-            section = m.group(1).strip()
-            out.append(line)
-            continue
-        m = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*=", line)
-        if m and section is not None and (section, m.group(1)) in values:
-            key = m.group(1)
-            if (section, key) in done:
-                continue            # later repeats of an overridden key
-            done.add((section, key))
-            v = values[(section, key)]
-            for item in ([] if v is None else v if isinstance(v, list) else [v]):
-                out.append("%s = %s" % (key, item))
-            continue
-        out.append(line)
-    if section is not None:
-        flush_missing(section)
-    rest = sorted({s for (s, k) in values if (s, k) not in done})
-    for sec in rest:
-        out.append("")
-        out.append("[%s]" % sec)
-        flush_missing(sec)
-    return "\n".join(out) + "\n"
-
-
-def parse_overrides(items):
-    """['queue.max_active=5', ...] -> {('queue','max_active'): '5'}"""
-    res = {}
-    for item in items or ():
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise StackError("override %r: expected section.key=value" % item)
-        lhs, value = item.split("=", 1)
-        sec, key = lhs.split(".", 1)
-        res[(sec.strip(), key.strip())] = value.strip()
-    return res
-
-
-# ---------------------------------------------------------------- processes
-
-def _proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            data = f.read()
-        return data[data.rindex(")") + 2:].split()[0]
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, OSError):
-        pass
-
-
-def alive(pid):
-    """True if pid runs (a zombie or a missing process is not alive)."""
-    if not pid:
-        return False
-    _reap(pid)
-    st = _proc_state(pid)
-    return st is not None and st not in ("Z", "X")
-
-
-def children(pid):
-    """Direct children of pid."""
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    kids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                data = f.read()
-            ppid = int(data[data.rindex(")") + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid:
-            kids.append(int(name))
-    return kids
-
-
-def process_tree(pid):
-    """pid and all its descendants."""
-    out, unseen = [], [pid]
-    while unseen:
-        p = unseen.pop()
-        if p in out:
-            continue
-        out.append(p)
-        unseen.extend(children(p))
-    return out
-
-
-def _signal(pid, sig):
-    try:
-        os.kill(pid, sig)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-
-
-def _wait_dead(pids, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not any(alive(p) for p in pids):
-            return True
-        time.sleep(0.05)
-    return not any(alive(p) for p in pids)
-
-
-def terminate(pid, sig=signal.SIGTERM, timeout=10.0, group=True):
-    """Stop pid (and its tree / process group): sig, then SIGKILL."""
-    if not pid or not alive(pid):
-        return
-    tree = process_tree(pid)
-    for p in tree:
-        _signal(p, signal.SIGCONT)
-    _signal(pid, sig)
-    if _wait_dead([pid], timeout):
-        # children of a supervisor may outlive it by a moment
-        if _wait_dead(tree, 3):
-            return
-    if group:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    for p in process_tree(pid) + tree:
-        _signal(p, signal.SIGKILL)
-    _wait_dead(tree, 5)
-
-
-def _cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-# -------------------------------------------------------------------- stack
 
 class Managed:
     """What a set of servers in one directory has in common: start() and
@@ -344,6 +89,7 @@ class Managed:
     def __exit__(self, *exc):
         self.stop()
         return False
+
 
 
 class Stack(Managed):
@@ -477,7 +223,7 @@ class Stack(Managed):
         return s
 
     def _pid_is_ours(self, key, pid):
-        cmd = _cmdline(pid)
+        cmd = cmdline(pid)
         if key == "redis":
             return "redis-server" in cmd and (":%d" % self.ports.get("redis", 0)) in cmd
         return (self.dir + "/") in cmd
@@ -485,7 +231,7 @@ class Stack(Managed):
     # ------------------------------------------------------ permissions
     def _pg_owner(self):
         """(uid, gid) that runs PostgreSQL, or None when not root."""
-        if not _is_root():
+        if not is_root():
             return None
         import pwd
         try:
@@ -503,7 +249,7 @@ class Stack(Managed):
     def _make_traversable(self, path):
         """As root, the `postgres` user must reach DIR: add o+x to ancestors
         that lack it (mkdtemp makes 0700 directories)."""
-        if not _is_root():
+        if not is_root():
             return
         p = os.path.abspath(path)
         while True:
@@ -518,7 +264,7 @@ class Stack(Managed):
             p = parent
 
     def _as_pg(self, argv):
-        if _is_root():
+        if is_root():
             return ["runuser", "-u", PG_OS_USER, "--"] + argv
         return argv
 
@@ -667,7 +413,7 @@ class Stack(Managed):
         except (OSError, ValueError):
             return None
         # a stale postmaster.pid (after a reboot) may name another process
-        if not alive(pid) or self.pg_data(which) not in _cmdline(pid):
+        if not alive(pid) or self.pg_data(which) not in cmdline(pid):
             return None
         return pid
 
@@ -822,26 +568,29 @@ class Stack(Managed):
                 raise StackError("redis-server exited with %s; see %s"
                                  % (p.returncode, self.path("logs", "redis.log")))
             try:
-                if self.redis_cli("PING", timeout=2) == "PONG":
+                if self.redis("PING", timeout=2) == "PONG":
                     return
-            except (StackError, subprocess.TimeoutExpired):
+            except (StackError, redisc.RedisError):
                 pass
             time.sleep(0.05)
         raise StackError("Redis did not answer PING on port %d" % self.ports["redis"])
 
+    def redis(self, *args, timeout=10):
+        """One command to the stack's Redis (redis.py); returns the typed
+        reply: str, int, None or a list. An error reply raises RedisError,
+        no answer StackError."""
+        try:
+            return redisc.command(self.ports["redis"], *args, timeout=timeout)
+        except OSError as e:
+            raise StackError("redis %s: %s" % (" ".join(map(str, args[:1])), e)) from e
+
     def redis_cli(self, *args, timeout=10):
-        """redis-cli against the stack's Redis; returns stripped stdout."""
-        res = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.ports["redis"]),
-                              "--no-raw"] + [str(a) for a in args],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-        out = res.stdout.decode("utf-8", "replace").strip()
-        if res.returncode != 0 or out.startswith("Could not connect"):
-            raise StackError("redis-cli %s failed: %s %s" % (" ".join(map(str, args)), out,
-                             res.stderr.decode("utf-8", "replace")))
-        # --no-raw quotes strings: "PONG" -> PONG for simple values
-        if len(out) >= 2 and out[0] == '"' and out[-1] == '"' and "\n" not in out:
-            out = out[1:-1]
-        return out
+        """redis() with the reply as text, the way `redis-cli --no-raw`
+        prints it ("(integer) 2", "(nil)", ...), for code that reads that."""
+        try:
+            return redisc.cli_text(self.redis(*args, timeout=timeout)).strip()
+        except redisc.RedisError as e:
+            raise StackError("redis %s failed: %s" % (" ".join(map(str, args)), e)) from e
 
     # ------------------------------------------------- schema and demo data
     def _need(self, binary, what):
@@ -938,26 +687,13 @@ class Stack(Managed):
         raise StackError("workers did not settle (want %d, have %s); see %s"
                          % (count, self.worker_pids(), self.path("logs", "worker.log")))
 
-    def kill_worker(self, pid=None, sig=signal.SIGKILL):
-        """Send sig (default SIGKILL) to one worker; returns its pid."""
-        pids = self.worker_pids()
-        if not pids:
-            raise StackError("no workers running")
-        pid = pid or pids[0]
-        os.kill(pid, sig)
-        return pid
-
-    def wait_respawn(self, killed, timeout=20):
-        killed = [killed] if isinstance(killed, int) else list(killed)
-        return self.wait_workers(exclude=killed, timeout=timeout, stable=0.2)
-
     def reload(self, overrides=None, sig=signal.SIGHUP, check=True):
         """Rewrite boxoffice.conf (with more overrides) and signal every worker."""
         self.write_config(overrides, check)
         self.save_state()
         pids = self.worker_pids()
         for p in pids:
-            _signal(p, sig)
+            send_signal(p, sig)
         return pids
 
     def stop_workers(self):
@@ -988,7 +724,7 @@ class Stack(Managed):
             with open(site, "w") as f:
                 f.write(text)
         main = os.path.join(prefix, "nginx.conf")
-        user_line = "user root root;" if _is_root() else ""
+        user_line = "user root root;" if is_root() else ""
         with open(os.path.join(self.srcdir, "conf", "nginx", "nginx.conf")) as f:
             text = f.read()
         text = render_text(text, {"USER_LINE": user_line,
@@ -1028,115 +764,21 @@ class Stack(Managed):
             time.sleep(0.05)
         raise StackError("nginx does not listen on port %d" % port)
 
-    def start_extra_nginx(self, rate_limits=True, name="ratelimited"):
-        """A second nginx on a free port in front of the same workers (e.g. with
-        the production rate limits on). Returns its port; stopped by stop()."""
-        port = free_port(exclude=set(self.ports.values()))
-        key = "nginx-" + name
-        self.start_nginx(prefix=self.path("nginx-" + name), http_port=port,
-                         rate_limits=rate_limits, tag="-" + name, key=key)
-        self.ports[key] = port
-        self.save_state()
-        return port
-
-    def stop_extra_nginx(self, name="ratelimited"):
-        key = "nginx-" + name
-        terminate(self.pids.pop(key, None), signal.SIGTERM, timeout=10)
-        self.ports.pop(key, None)
-        self._procs.pop(key, None)
-        self.save_state()
-
-    def start_lighttpd(self):
-        """lighttpd (conf/lighttpd/boxoffice.conf) on a free port in front of
-        the same workers; returns its port. Stopped by stop()."""
-        if self.pids.get("lighttpd") and alive(self.pids["lighttpd"]):
-            return self.ports["lighttpd"]
-        port = free_port(exclude=set(self.ports.values()))
-        conf = render_lighttpd(self.dir, self.srcdir, self.socket_path, port)
-        self._run([LIGHTTPD, "-tt", "-f", conf])
-        logf = open(self.path("logs", "lighttpd-stderr.log"), "a")
-        p = subprocess.Popen([LIGHTTPD, "-D", "-f", conf], stdin=subprocess.DEVNULL,
-                             stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
-                             start_new_session=True)
-        logf.close()
-        self._procs["lighttpd"] = p
-        self.pids["lighttpd"] = p.pid
-        self.ports["lighttpd"] = port
-        self.save_state()
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if p.poll() is not None:
-                raise StackError("lighttpd exited with %s; see %s" % (
-                    p.returncode, self.path("lighttpd", "lighttpd-error.log")))
-            if port_in_use(port):
-                return port
-            time.sleep(0.05)
-        raise StackError("lighttpd does not listen on port %d" % port)
-
-    def stop_lighttpd(self):
-        terminate(self.pids.pop("lighttpd", None), signal.SIGTERM, timeout=10)
-        self.ports.pop("lighttpd", None)
-        self._procs.pop("lighttpd", None)
-        self.save_state()
-
     # --------------------------------------------------------------- http
     def http(self, method, path, body=None, headers=None, timeout=15, port=None):
-        """One request through nginx. Returns (status, headers, body) where
-        headers has lower-case names and body is parsed JSON when the answer
-        is JSON, else bytes. A dict/list body is sent as JSON."""
-        hdrs = dict(headers or {})
-        if body is not None and not isinstance(body, (bytes, str)):
-            body = json.dumps(body)
-            if not any(k.lower() == "content-type" for k in hdrs):
-                hdrs["Content-Type"] = "application/json"
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        conn = http.client.HTTPConnection("127.0.0.1", port or self.ports["http"],
-                                          timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=hdrs)
-            resp = conn.getresponse()
-            data = resp.read()
-            rh = {k.lower(): v for k, v in resp.getheaders()}
-            status = resp.status
-        finally:
-            conn.close()
-        if "json" in rh.get("content-type", ""):
-            try:
-                return status, rh, json.loads(data.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                pass
-        return status, rh, data
+        """One request through nginx (http.request): (status, headers, body)
+        with lower-case header names, body parsed when JSON, else bytes."""
+        return httpc.request(port or self.ports["http"], method, path, body=body,
+                             headers=headers, timeout=timeout)
 
     def wait_http(self, path="/api/ping", status=200, timeout=20):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                last = self.http("GET", path, timeout=5)
-                if last[0] == status:
-                    return last
-            except OSError as e:
-                last = e
-            time.sleep(0.1)
-        raise StackError("GET %s did not answer %d: %r" % (path, status, last))
+        return httpc.wait_http(self.ports["http"], path, status, timeout)
 
     def wait_healthy(self, timeout=30):
         """Wait until /api/health says ok with everything up."""
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                last = self.http("GET", "/api/health", timeout=5)
-                b = last[2]
-                if (last[0] == 200 and isinstance(b, dict) and b.get("status") == "ok"):
-                    return b
-            except OSError as e:
-                last = e
-            time.sleep(0.2)
-        raise StackError("health did not become ok: %r" % (last,))
+        return httpc.wait_healthy(self.ports["http"], timeout)
 
-    # -------------------------------------------------- failure drills
+    # ------------------------------------------------- one server at a time
     def server_pid(self, which):
         if which in ("primary", "replica"):
             return self.pg_pid(which)
@@ -1149,7 +791,7 @@ class Stack(Managed):
             pid = self.pg_pid(which)
             if pid:
                 for p in process_tree(pid):
-                    _signal(p, signal.SIGCONT)
+                    send_signal(p, signal.SIGCONT)
                 self._pg_ctl(which, "stop", mode=mode, check=False, timeout=30)
                 if self.pg_pid(which):
                     terminate(pid, signal.SIGQUIT, timeout=5, group=False)
@@ -1168,22 +810,6 @@ class Stack(Managed):
             self.start_redis()
         else:
             raise ValueError(which)
-
-    def pause_server(self, which):
-        """SIGSTOP the server and all its processes (a hung host)."""
-        pid = self.server_pid(which)
-        if not pid:
-            raise StackError("%s is not running" % which)
-        tree = process_tree(pid)
-        for p in tree:
-            _signal(p, signal.SIGSTOP)
-        return tree
-
-    def resume_server(self, which):
-        pid = self.server_pid(which)
-        if pid:
-            for p in process_tree(pid):
-                _signal(p, signal.SIGCONT)
 
     # ------------------------------------------------------- start / stop
     def running(self):
@@ -1249,14 +875,8 @@ class Stack(Managed):
         """Stop everything this stack started (safe to call more than once,
         from another process too, and after a partial start)."""
         errors = []
-        for key in [k for k in list(self.pids) if k.startswith("nginx-")]:
-            try:
-                self.stop_extra_nginx(key[len("nginx-"):])
-            except Exception as e:
-                errors.append(e)
         steps = [
             lambda: terminate(self.pids.pop("sweeper", None), signal.SIGTERM, timeout=5),
-            self.stop_lighttpd,
             lambda: terminate(self.pids.get("nginx"), signal.SIGTERM, timeout=10),
             self.stop_workers,
             lambda: self.stop_server("redis"),
@@ -1283,10 +903,10 @@ class Stack(Managed):
                 pass
         left = self.leftover_processes()
         for pid in left:
-            _signal(pid, signal.SIGCONT)
-            _signal(pid, signal.SIGKILL)
+            send_signal(pid, signal.SIGCONT)
+            send_signal(pid, signal.SIGKILL)
         if left:
-            _wait_dead(left, 5)
+            wait_dead(left, 5)
         if errors:
             raise StackError("errors while stopping: %s" % "; ".join(map(str, errors)))
 
@@ -1299,7 +919,7 @@ class Stack(Managed):
             if not name.isdigit() or int(name) == me:
                 continue
             pid = int(name)
-            if needle in _cmdline(pid) + " " and alive(pid):
+            if needle in cmdline(pid) + " " and alive(pid):
                 out.append(pid)
         return out
 
@@ -1359,26 +979,6 @@ class Stack(Managed):
         return lines
 
 
-def reap_orphans(parent_dir, prefix, log=_log_default):
-    """Stop stacks under parent_dir/prefix* whose owning runner died (a test
-    run killed with SIGKILL cannot tear down); remove their directories."""
-    for name in sorted(os.listdir(parent_dir)):
-        d = os.path.join(parent_dir, name)
-        if not name.startswith(prefix) or not os.path.isfile(os.path.join(d, "stack.json")):
-            continue
-        try:
-            st = Stack.load(d, log=log)
-        except (OSError, ValueError, KeyError):
-            continue
-        if not st.owner_pid or alive(st.owner_pid):
-            continue
-        log("stopping the orphaned test stack in %s" % d)
-        try:
-            st.stop()
-        except StackError as e:
-            log("  %s" % e)
-        shutil.rmtree(d, ignore_errors=True)
-
 
 # --------------------------------------------------------------- lighttpd
 
@@ -1391,7 +991,7 @@ def render_lighttpd(directory, srcdir=None, socket_path=None, port=8080):
     directory = os.path.abspath(directory)
     state = os.path.join(directory, "lighttpd")
     os.makedirs(state, exist_ok=True)
-    if _is_root():
+    if is_root():
         user = "www-data"
         pw = pwd.getpwnam(user)
         os.chown(state, pw.pw_uid, pw.pw_gid)
@@ -1414,157 +1014,3 @@ def lighttpd_check(directory, srcdir=None):
                          stderr=subprocess.STDOUT, timeout=30)
     return res.returncode == 0, res.stdout.decode("utf-8", "replace")
 
-
-# -------------------------------------------------------------------- CLI
-
-def _cli_stack(args, load=True):
-    d = os.path.abspath(args.dir)
-    if load and os.path.exists(os.path.join(d, "stack.json")):
-        return Stack.load(d)
-    return None
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="stack.py", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-
-    def common(p):
-        p.add_argument("--dir", default=os.environ.get("BOXOFFICE_STACK_DIR", "var"))
-        return p
-
-    up = common(sub.add_parser("up", help="start the stack"))
-    up.add_argument("--srcdir", default=DEFAULT_SRCDIR)
-    up.add_argument("--builddir", default=None)
-    up.add_argument("--http-port", type=int, default=8080)
-    up.add_argument("--pg-port", type=int, default=15432)
-    up.add_argument("--replica-port", type=int, default=15433)
-    up.add_argument("--redis-port", type=int, default=16379)
-    up.add_argument("--workers", type=int, default=16)
-    up.add_argument("--max-workers", type=int, default=16,
-                    help="processes started; `workers` of them take requests")
-    up.add_argument("--nginx-workers", default="1")
-    up.add_argument("--seed", default="5,4,50,1000",
-                    help="concerts,schedules,seats,users")
-    up.add_argument("--no-seed", action="store_true")
-    up.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    up.add_argument("--rate-limits", choices=("on", "off"), default="off")
-    common(sub.add_parser("down", help="stop the stack"))
-    common(sub.add_parser("status", help="show what runs"))
-    rl = common(sub.add_parser("reload", help="rewrite boxoffice.conf, SIGHUP the workers"))
-    rl.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    rl.add_argument("--signal", default="HUP", choices=("HUP", "USR2"))
-    ps = common(sub.add_parser("psql", help="psql on the primary"))
-    ps.add_argument("--replica", action="store_true")
-    ps.add_argument("args", nargs=argparse.REMAINDER)
-    wk = common(sub.add_parser("workers", help="pool size: how many workers take requests"))
-    wk.add_argument("n", type=int)
-    rt = common(sub.add_parser("routing", help="read routing: replica or primary"))
-    rt.add_argument("mode", choices=("replica", "primary"))
-    ca = common(sub.add_parser("cache", help="read cache: on, off or bypass"))
-    ca.add_argument("mode", choices=("on", "off", "bypass"))
-    mt = common(sub.add_parser("maintenance", help="waiting page for everyone: on or off"))
-    mt.add_argument("mode", choices=("on", "off"))
-    lg = common(sub.add_parser("logs", help="show the logs"))
-    lg.add_argument("--lines", type=int, default=40)
-    lg.add_argument("--follow", "-f", action="store_true")
-    lc = common(sub.add_parser("lighttpd-check", help="lighttpd -tt on the rendered config"))
-    lc.add_argument("--srcdir", default=DEFAULT_SRCDIR)
-    args = ap.parse_args(argv)
-
-    try:
-        if args.cmd == "up":
-            return _cmd_up(args)
-        if args.cmd == "lighttpd-check":
-            ok, out = lighttpd_check(args.dir, args.srcdir)
-            print(out, end="")
-            print("lighttpd config OK" if ok else "lighttpd config FAILED")
-            return 0 if ok else 1
-        st = _cli_stack(args)
-        if st is None:
-            print("no stack in %s (start one with ./dev up)" % os.path.abspath(args.dir))
-            return 0 if args.cmd in ("down", "status") else 1
-        if args.cmd == "down":
-            st.stop()
-            print("stack stopped (data kept in %s)" % st.dir)
-        elif args.cmd == "status":
-            for line in st.status_lines():
-                print(line)
-            run = st.running()
-            if not all(run.values()):
-                print("(not everything runs: ./dev up starts what is missing)")
-        elif args.cmd == "reload":
-            sig = signal.SIGHUP if args.signal == "HUP" else signal.SIGUSR2
-            pids = st.reload(parse_overrides(args.set), sig=sig)
-            print("reloaded %d workers (%s)" % (len(pids), " ".join(map(str, pids))))
-        elif args.cmd == "workers":
-            st.set_workers(args.n)
-            print("%d of %d workers take requests" % (args.n, st.processes))
-        elif args.cmd in ("routing", "cache", "maintenance"):
-            key = {"routing": ("database", "read_routing"), "cache": ("redis", "cache"),
-                   "maintenance": ("http", "maintenance")}[args.cmd]
-            value = {"on": "1", "off": "0"}.get(args.mode, args.mode) \
-                if args.cmd == "maintenance" else args.mode
-            st.reload({key: value})
-            print("%s.%s = %s (workers reloaded)" % (key[0], key[1], value))
-        elif args.cmd == "psql":
-            which = "replica" if args.replica else "primary"
-            extra = [a for a in args.args if a != "--"] if args.args[:1] == ["--"] else args.args
-            argv = [os.path.join(PG_BIN, "psql"), "-h", "127.0.0.1", "-p",
-                    str(st.ports[which]), "-U", PG_SUPERUSER, "-d", APP_DB] + extra
-            os.execv(argv[0], argv)
-        elif args.cmd == "logs":
-            if args.follow:
-                files = [f for f in st.log_files() if os.path.exists(f)]
-                os.execvp("tail", ["tail", "-n", str(args.lines), "-F"] + files)
-            print(st.tail_logs(args.lines))
-        return 0
-    except StackError as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-
-
-def _cmd_up(args):
-    d = os.path.abspath(args.dir)
-    old = None
-    if os.path.exists(os.path.join(d, "stack.json")):
-        old = Stack.load(d)
-        run = old.running()
-        if all(run.values()):
-            print("already running in %s" % d)
-            for line in old.status_lines():
-                print("  " + line)
-            print()
-            for u in old.urls():
-                print("  " + u)
-            return 0
-        if any(run.values()):
-            print("partly running (%s); restarting it" % ", ".join(
-                k for k, v in run.items() if v))
-            old.stop()
-    sizes = [int(x) for x in args.seed.split(",")]
-    if len(sizes) != 4:
-        raise StackError("--seed wants concerts,schedules,seats,users")
-    overrides = {}
-    if old:
-        overrides.update(old.overrides)
-    overrides.update(parse_overrides(args.set))
-    st = Stack(d, srcdir=args.srcdir, builddir=args.builddir,
-               http_port=args.http_port, pg_port=args.pg_port,
-               replica_port=args.replica_port, redis_port=args.redis_port,
-               workers=args.workers, max_workers=args.max_workers, overrides=overrides,
-               seed=dict(zip(("concerts", "schedules", "seats", "users"), sizes)),
-               rate_limits=args.rate_limits == "on", nginx_workers=args.nginx_workers)
-    st.start(seed=not args.no_seed)
-    print()
-    print("boxoffice is up (%s)" % d)
-    for u in st.urls():
-        print("  " + u)
-    print()
-    print("  ./dev status | ./dev logs | ./dev psql | ./dev reload | ./dev down")
-    print("  levers: ./dev workers N | routing replica|primary | cache on|off|bypass"
-          " | maintenance on|off")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
