@@ -1117,7 +1117,8 @@ class TestBookingConcurrency(BookingTest):
         # it up (a logged charge, counted like the others), so that the race
         # is only between the payment and the release.
         for u in racers:
-            call(u, "charge", lambda u=u: self.charge(u, 150000, key="race-topup-%d-%s" % (u, uuid.uuid4().hex)),
+            key = "race-topup-%d-%s" % (u, uuid.uuid4().hex)
+            call(u, "charge", lambda u=u, key=key: self.charge(u, 150000, key=key),
                  amount=150000)
         holds = {}
         for u in racers:
