@@ -93,7 +93,7 @@ is_sql_file(const struct dirent *d)
 {
 	size_t n = strlen(d->d_name);
 
-	return n > 4 && d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
+	return n > 8 && d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
 	       strcmp(d->d_name + n - 4, ".sql") == 0;
 }
 

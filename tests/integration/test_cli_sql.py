@@ -102,6 +102,7 @@ class TestMigrate(MigrateTest):
         # and its COMMIT rolls everything back.
         sql_dir = os.path.join(self.tmp, "sql")
         shutil.copytree(os.path.join(self.stack.srcdir, "sql"), sql_dir)
+        os.chmod(sql_dir, 0o755)    # the source tree may be read-only (distcheck)
         with open(os.path.join(sql_dir, "900_records_itself.sql"), "w") as f:
             f.write("CREATE TABLE it_self_recorded (v integer);\n"
                     "INSERT INTO schema_migrations (version) VALUES ('900_records_itself.sql');\n")
