@@ -7,7 +7,7 @@
  *   valgrind --tool=callgrind --toggle-collect='by_jsonc*' ./json_answer jsonc
  *
  * Each run writes the ACTIVE join answer 100,000 times (see
- * docs/performance-json.md for the figures).
+ * docs/performance.md, "JSON of the queue answers", for the figures).
  */
 #include <json-c/json.h>
 #include <stdio.h>

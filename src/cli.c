@@ -1,12 +1,12 @@
 /* cli.c: boxofficectl, the operator's command line: schema, data, tokens, queue. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +29,8 @@ usage(void)
 {
 	fprintf(stderr,
 		"usage: boxofficectl [-c CONFIG] COMMAND [ARGS]\n"
-		"  migrate [--sql-dir DIR]        apply new sql/NNN_*.sql migrations in order\n"
+		"  migrate [--sql-dir DIR]        apply new sql/NNN_*.sql migrations in order,\n"
+		"                                 then every sql/functions/NN_*.sql\n"
 		"  seed [--concerts N] [--schedules N] [--seats N] [--users N] [--balance N]\n"
 		"                                 load the deterministic demo data\n"
 		"  sweep                          tidy expired seat holds\n"
@@ -86,9 +87,9 @@ by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* Files named NNN_*.sql, applied in name order, each in its own transaction. */
+/* Files named N*.sql: migrations in sql/, function files in sql/functions/. */
 static int
-is_migration(const struct dirent *d)
+is_sql_file(const struct dirent *d)
 {
 	size_t n = strlen(d->d_name);
 
@@ -117,31 +118,76 @@ slurp(const char *path)
 	return buf;
 }
 
+/*
+ * Open a transaction serialised against every other migrator (an advisory
+ * lock held until its end). Returns 0 or -1, the error printed.
+ */
 static int
-cmd_migrate(const char *dir)
+migrate_begin(PGconn *c)
+{
+	return pg_run(c, "BEGIN") == 0 && pg_run(c, "SELECT pg_advisory_xact_lock(4242)") == 0
+	       ? 0 : -1;
+}
+
+/*
+ * COMMIT, and tell whether it did: in a transaction that an error has
+ * aborted, COMMIT succeeds as a command but rolls back (its status is
+ * "ROLLBACK"). Returns 0 if the transaction committed, else -1.
+ */
+static int
+migrate_commit(PGconn *c)
+{
+	PGresult *res = PQexec(c, "COMMIT");
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
+		 strcmp(PQcmdStatus(res), "COMMIT") == 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fprintf(stderr, "boxofficectl: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* Run the file dir/name in the open transaction. Returns 0 or -1, printed. */
+static int
+migrate_file(PGconn *c, const char *dir, const char *name)
+{
+	char path[4096];
+	char *sql = NULL;
+	int rc = -1;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
+	    (sql = slurp(path)) == NULL) {
+		fprintf(stderr, "boxofficectl: cannot read %s/%s\n", dir, name);
+		goto out;
+	}
+	rc = pg_run(c, sql);
+out:
+	free(sql);
+	return rc;
+}
+
+/*
+ * Apply every migration of dir not yet recorded in schema_migrations, in
+ * name order, each in its own transaction with its record; a migration
+ * that fails leaves nothing of it behind and stops the run.
+ * Returns how many were applied, or -1.
+ */
+static int
+migrate_schema(PGconn *c, const char *dir)
 {
 	struct dirent **list = NULL;
 	const char *params[1];
-	char path[4096];
-	PGconn *c = pg();
 	PGresult *res;
-	char *sql = NULL;
-	int i, n = 0, rc = 1, applied = 0, done;
+	int i, n, applied = 0, done, rc = -1;
 
-	if (pg_run(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		      " version text PRIMARY KEY,"
-		      " applied_at timestamptz NOT NULL DEFAULT now())") != 0)
-		goto out;
-	n = scandir(dir, &list, is_migration, by_name);
+	n = scandir(dir, &list, is_sql_file, by_name);
 	if (n < 0) {
 		fprintf(stderr, "boxofficectl: %s: %s\n", dir, strerror(errno));
-		goto out;
+		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		params[0] = list[i]->d_name;
-		/* Serialise concurrent migrators on an advisory lock. */
-		if (pg_run(c, "BEGIN") != 0 ||
-		    pg_run(c, "SELECT pg_advisory_xact_lock(4242)") != 0)
+		if (migrate_begin(c) != 0)
 			goto out;
 		res = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1",
 				   1, NULL, params, NULL, NULL, 0);
@@ -151,36 +197,96 @@ cmd_migrate(const char *dir)
 			pg_run(c, "ROLLBACK");
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
-		if ((sql = slurp(path)) == NULL) {
-			fprintf(stderr, "boxofficectl: cannot read %s\n", path);
-			goto out;
-		}
-		if (pg_run(c, sql) != 0) {
-			fprintf(stderr, "boxofficectl: migration %s failed; nothing of it applied\n",
-				list[i]->d_name);
-			pg_run(c, "ROLLBACK");
-			goto out;
-		}
+		if (migrate_file(c, dir, list[i]->d_name) != 0)
+			goto failed;
 		res = PQexecParams(c, "INSERT INTO schema_migrations (version) VALUES ($1)",
 				   1, NULL, params, NULL, NULL, 0);
+		done = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!done)
+			fprintf(stderr, "boxofficectl: %s", PQresultErrorMessage(res));
 		PQclear(res);
-		if (pg_run(c, "COMMIT") != 0)
-			goto out;
-		free(sql);
-		sql = NULL;
+		if (!done || migrate_commit(c) != 0)
+			goto failed;
 		printf("applied %s\n", list[i]->d_name);
 		applied++;
 	}
+	rc = applied;
+	goto out;
+failed:
+	fprintf(stderr, "boxofficectl: migration %s failed; nothing of it applied\n",
+		list[i]->d_name);
+	pg_run(c, "ROLLBACK");
+out:
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	return rc;
+}
+
+/*
+ * Apply every file of dir (the functions, each CREATE OR REPLACE) in name
+ * order, all in one transaction: the functions always match the sources,
+ * and a failure leaves the previous ones in place.
+ * Returns how many files were applied, or -1.
+ */
+static int
+migrate_functions(PGconn *c, const char *dir)
+{
+	struct dirent **list = NULL;
+	int i, n, rc = -1;
+
+	n = scandir(dir, &list, is_sql_file, by_name);
+	if (n < 0) {
+		fprintf(stderr, "boxofficectl: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (migrate_begin(c) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (migrate_file(c, dir, list[i]->d_name) != 0) {
+			fprintf(stderr, "boxofficectl: %s/%s failed; no function changed\n",
+				dir, list[i]->d_name);
+			pg_run(c, "ROLLBACK");
+			goto out;
+		}
+	}
+	if (migrate_commit(c) != 0) {
+		fprintf(stderr, "boxofficectl: %s: no function changed\n", dir);
+		goto out;
+	}
+	rc = n;
+out:
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	return rc;
+}
+
+/* The migrations of dir, then the functions of dir/functions. */
+static int
+cmd_migrate(const char *dir)
+{
+	char fdir[4096];
+	PGconn *c = pg();
+	int applied, files, rc = 1;
+
+	if ((size_t)snprintf(fdir, sizeof(fdir), "%s/functions", dir) >= sizeof(fdir)) {
+		fprintf(stderr, "boxofficectl: %s: path too long\n", dir);
+		goto out;
+	}
+	if (pg_run(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		      " version text NOT NULL,"
+		      " applied_at timestamptz NOT NULL DEFAULT now(),"
+		      " CONSTRAINT schema_migrations_pkey PRIMARY KEY (version))") != 0)
+		goto out;
+	if ((applied = migrate_schema(c, dir)) < 0)
+		goto out;
 	printf("migrations: %d applied, schema up to date\n", applied);
+	if ((files = migrate_functions(c, fdir)) < 0)
+		goto out;
+	printf("functions: %d files applied\n", files);
 	rc = 0;
 out:
-	free(sql);
-	if (list != NULL) {
-		for (i = 0; i < n; i++)
-			free(list[i]);
-		free(list);
-	}
 	PQfinish(c);
 	return rc;
 }
@@ -285,31 +391,75 @@ cmd_token(const char *user, const char *secs)
 	return 0;
 }
 
+/* Write all of buf to fd. Returns 0 or -1 with errno set. */
+static int
+write_all(int fd, const unsigned char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Write a new random key to path, which must not exist. The key goes to a
+ * temporary file beside it (mode 0600), written and synced, then linked to
+ * path: path either holds the whole key or does not exist, and an
+ * existing file is never replaced. Returns the exit status.
+ */
 static int
 cmd_keygen(const char *path)
 {
 	unsigned char key[32];
-	FILE *in = fopen("/dev/urandom", "r");
-	FILE *out = NULL;
+	char tmp[4096];
 	int fd = -1, rc = 1;
 
-	if (in == NULL || fread(key, 1, sizeof(key), in) != sizeof(key))
+	tmp[0] = '\0';
+	if (sodium_init() < 0) {
+		fprintf(stderr, "boxofficectl keygen: libsodium failed to initialise\n");
 		goto out;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd < 0 || (out = fdopen(fd, "w")) == NULL) {
-		fprintf(stderr, "boxofficectl keygen: %s: %s\n", path, strerror(errno));
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
+		tmp[0] = '\0';
+		fprintf(stderr, "boxofficectl keygen: %s: path too long\n", path);
+		goto out;
+	}
+	randombytes_buf(key, sizeof(key));
+	/* mkstemp creates the file with mode 0600. */
+	if ((fd = mkstemp(tmp)) < 0) {
+		fprintf(stderr, "boxofficectl keygen: %s: %s\n", tmp, strerror(errno));
+		tmp[0] = '\0';
+		goto out;
+	}
+	if (write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
+		fprintf(stderr, "boxofficectl keygen: %s: %s\n", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		fprintf(stderr, "boxofficectl keygen: %s: %s\n", tmp, strerror(errno));
 		goto out;
 	}
 	fd = -1;
-	if (fwrite(key, 1, sizeof(key), out) == sizeof(key))
-		rc = 0;
+	if (link(tmp, path) != 0) {
+		fprintf(stderr, "boxofficectl keygen: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
 out:
-	if (in != NULL)
-		fclose(in);
-	if (out != NULL)
-		fclose(out);
+	sodium_memzero(key, sizeof(key));
 	if (fd >= 0)
 		close(fd);
+	if (tmp[0] != '\0')
+		unlink(tmp);
 	return rc;
 }
 

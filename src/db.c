@@ -22,7 +22,7 @@ struct stmt_def {
 
 /*
  * All SQL the worker sends. Domain logic that must be atomic lives in
- * functions created by the migrations in sql/; here are only calls with
+ * functions defined in sql/functions/; here are only calls with
  * bound parameters.
  */
 static const struct stmt_def stmts[ST__MAX] = {

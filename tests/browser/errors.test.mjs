@@ -15,7 +15,7 @@ import fs from 'node:fs';
 const errorsSrc = fs.readFileSync(new URL('../../www/js/errors.js', import.meta.url), 'utf8');
 const { messageFor, KNOWN_CODES } = await import('data:text/javascript,' + encodeURIComponent(errorsSrc));
 
-// The codes the API documents (DESIGN.md, docs/api.md), with a status each
+// The codes the API documents (docs/design.md, docs/api.md), with a status each
 // comes with.
 const CODES = {
   BAD_JSON: 400, INVALID_FIELD: 400, MISSING_FIELD: 400, NOT_FOUND: 404,

@@ -1,5 +1,5 @@
 """Booking: seats, holds, payments and balances, and the invariants of
-DESIGN.md (1 to 4 and 6) under concurrency, against the real servers.
+docs/design.md (1 to 4 and 6) under concurrency, against the real servers.
 
 Data used here (other modules keep away from it): concert 5 only, i.e.
 schedules 17 to 20, and demo users 501 to 799:

@@ -6,7 +6,7 @@ users, seats, reservations, payments, ledger and idempotency keys, plus
 concerts and schedules), the queues in Redis and the workers' 5xx and
 restart counters are compared before and after every group of requests.
 
-DESIGN.md invariant 6: nothing a client sends can crash a worker, leak
+docs/design.md invariant 6: nothing a client sends can crash a worker, leak
 another user's data, or reach SQL other than as a bound parameter.
 
 Data used here (other modules keep away from it): demo users 901 to 905

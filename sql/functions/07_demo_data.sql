@@ -1,4 +1,4 @@
--- 002_demo_data.sql: the deterministic demo data generator.
+-- 07_demo_data.sql: the deterministic demo data generator.
 --
 -- boxoffice_seed(concerts, schedules per concert, seats per schedule, users,
 -- opening balance) creates data that load tests can address without looking
@@ -7,14 +7,14 @@
 -- schedule (c-1)*schedules + s belonging to concert c, seats are numbered
 -- from 1. Running it again adds what is missing and changes nothing else.
 
-CREATE FUNCTION boxoffice_user_uuid(i bigint) RETURNS uuid
+CREATE OR REPLACE FUNCTION boxoffice_user_uuid(i bigint) RETURNS uuid
 LANGUAGE sql IMMUTABLE STRICT AS $$
     SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
 $$;
 
-CREATE FUNCTION boxoffice_seed(p_concerts integer, p_schedules integer,
-                               p_seats integer, p_users integer,
-                               p_balance bigint DEFAULT 500000)
+CREATE OR REPLACE FUNCTION boxoffice_seed(p_concerts integer, p_schedules integer,
+                                          p_seats integer, p_users integer,
+                                          p_balance bigint DEFAULT 500000)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF p_concerts < 0 OR p_schedules < 0 OR p_seats < 0 OR p_users < 0
