@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "util.h"
 
 _Static_assert(PASSWORD_HASH_MAX == crypto_pwhash_STRBYTES, "hash string size");
 
@@ -40,32 +41,14 @@ utf8_chars(const unsigned char *s, size_t len)
 	long chars = 0;
 
 	while (i < len) {
-		unsigned char b = s[i];
-		uint32_t cp, min;
-		int n, k;
+		uint32_t cp;
+		int n = util_utf8_next(s + i, len - i, &cp);
 
-		if (b < 0x80) {
-			n = 0; cp = b; min = 0;
-		} else if (b >= 0xc2 && b <= 0xdf) {
-			n = 1; cp = b & 0x1f; min = 0x80;
-		} else if (b >= 0xe0 && b <= 0xef) {
-			n = 2; cp = b & 0x0f; min = 0x800;
-		} else if (b >= 0xf0 && b <= 0xf4) {
-			n = 3; cp = b & 0x07; min = 0x10000;
-		} else
-			return -1;
-		if ((size_t)n >= len - i)
-			return -1;	/* cut short */
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if (n == 0)
 			return -1;
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 			return -2;
-		i += (size_t)n + 1;
+		i += (size_t)n;
 		chars++;
 	}
 	return chars;

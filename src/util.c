@@ -26,6 +26,36 @@ util_iso_time(int64_t ms, char *buf, size_t len)
 	return buf;
 }
 
+int
+util_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	uint32_t v, min;
+	int n, k;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 1; v = s[0] & 0x1f; min = 0x80;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 2; v = s[0] & 0x0f; min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 3; v = s[0] & 0x07; min = 0x10000;
+	} else
+		return 0;
+	if ((size_t)n >= len)
+		return 0;	/* cut short */
+	for (k = 1; k <= n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[k] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n + 1;
+}
+
 uint32_t
 util_fnv1a(const char *s)
 {

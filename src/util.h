@@ -15,6 +15,13 @@ char *util_iso_time(int64_t ms, char *buf, size_t len);
 uint32_t util_fnv1a(const char *s);
 
 /*
+ * Decode the UTF-8 sequence at s, of which len (> 0) bytes are there:
+ * shortest form only, no surrogate, at most U+10FFFF. Returns its length,
+ * 1 to 4, with *cp set; 0 if it is not valid UTF-8 or is cut short.
+ */
+int util_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
+
+/*
  * A growing text buffer. Start it zeroed; p is NUL-terminated once
  * anything was written and belongs to the caller (free()). After a failed
  * allocation, failed is set and further writes do nothing.
