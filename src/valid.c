@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-enum vtype { V_INT, V_UUID, V_TOKEN_STR };
+#include "password.h"
+
+enum vtype { V_INT, V_UUID, V_TOKEN_STR, V_EMAIL, V_SECRET };
 
 struct field_spec {
 	const char *name;
@@ -31,6 +33,8 @@ static const struct field_spec specs[F__MAX] = {
 	[F_RESERVATION_ID] = { "reservationId", V_UUID, 0, 0, FOFF(reservation_id) },
 	[F_AMOUNT] = { "amount", V_INT, 1, 1000000000000LL, FOFF(amount) },
 	[F_IDEM_KEY] = { "Idempotency-Key", V_TOKEN_STR, 1, IDEM_KEY_MAX, FOFF(idem_key) },
+	[F_EMAIL] = { "email", V_EMAIL, 1, EMAIL_MAX, FOFF(email) },
+	[F_PASSWORD] = { "password", V_SECRET, 1, PASSWORD_FIELD_MAX, FOFF(password) },
 };
 
 int
@@ -166,6 +170,20 @@ valid_field(enum field id, struct json_object *json, const char *str,
 			return VALID_LENGTH;
 		if (!token_chars(str))
 			return VALID_FORMAT;
+		memcpy(dst, str, len + 1);
+		break;
+	case V_EMAIL:
+		/* Stored canonical, so that one mailbox has one spelling. */
+		if (strlen(str) > 2 * (size_t)sp->max)
+			return VALID_LENGTH;
+		if (password_email_normalize(str, dst, (size_t)sp->max + 1) != 0)
+			return VALID_FORMAT;
+		break;
+	case V_SECRET:
+		/* Any text: the password policy judges it, and only at sign-up. */
+		len = strlen(str);
+		if ((int64_t)len < sp->min || (int64_t)len > sp->max)
+			return VALID_LENGTH;
 		memcpy(dst, str, len + 1);
 		break;
 	}
