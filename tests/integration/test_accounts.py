@@ -358,6 +358,22 @@ class TestSessionsEnd(AccountTest):
                                ("auth", "failure_window"): "900"})
         self.assertEqual(self.signin(a)[0], 201)
 
+    def test_nginx_limits_sign_in_and_sign_up_per_address_when_on(self):
+        s = self.stack
+        port = s.start_extra_nginx(rate_limits=True, name="signin")
+        try:
+            for path, body in (("/api/sessions", {"email": "x@y.test", "password": ""}),
+                               ("/api/accounts", {"email": "x@y.test", "password": ""})):
+                statuses = [s.http("POST", path, body=body, port=port)[0] for _ in range(15)]
+                with self.subTest(path=path):
+                    self.assertIn(429, statuses)
+                    self.assertEqual(statuses[0], 400)    # the empty password
+                    # the dev stack (rate limits off) does not limit
+                    self.assertNotIn(429, [s.http("POST", path, body=body)[0]
+                                           for _ in range(15)])
+        finally:
+            s.stop_extra_nginx(name="signin")
+
     @destructive
     def test_sign_out_while_redis_is_down_is_kept_and_stored_later(self):
         s = self.stack
