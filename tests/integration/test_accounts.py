@@ -141,6 +141,25 @@ class TestSignUp(AccountTest):
         self.assertEqual(self.stack.psql_value(
             "SELECT count(*) FROM accounts WHERE lower(email) = %s" % self.sql_str(email)), "1")
 
+    def test_no_password_or_session_in_the_logs(self):
+        pw = "log-canary-" + os.urandom(8).hex()
+        email, _, tok = self.account(pw)
+        self.signin(email, pw + "x")
+        weak = "w" + os.urandom(4).hex()              # refused by the policy
+        self.assertEqual(self.signup(fresh_email(), weak)[0], 400)
+        self.balance("00000000-0000-4000-8000-000000000001", self.cookie(tok))
+        logs = self.stack.path("logs")
+        seen = 0
+        for name in os.listdir(logs):
+            if not os.path.isfile(os.path.join(logs, name)):
+                continue
+            with open(os.path.join(logs, name), "rb") as f:
+                text = f.read()
+            seen += b"/api/sessions" in text
+            for secret in (pw, weak, tok.split(".")[-1]):
+                self.assertNotIn(secret.encode(), text, "%s in %s" % (secret, name))
+        self.assertGreater(seen, 0, "no log has the sign-ins")
+
     def test_ctl_account_add_reads_the_password_from_stdin(self):
         s = self.stack
         email = fresh_email("ctl")
