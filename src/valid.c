@@ -127,7 +127,7 @@ valid_field(enum field id, struct json_object *json, const char *str,
 	    struct fields *out)
 {
 	const struct field_spec *sp = &specs[id];
-	char *dst = (char *)out + sp->off;
+	char *dst = (char *)out + sp->off, email[EMAIL_MAX + 1];
 	int64_t v = 0;
 	size_t len;
 
@@ -176,8 +176,9 @@ valid_field(enum field id, struct json_object *json, const char *str,
 		/* Stored canonical, so that one mailbox has one spelling. */
 		if (strlen(str) > 2 * (size_t)sp->max)
 			return VALID_LENGTH;
-		if (password_email_normalize(str, dst, (size_t)sp->max + 1) != 0)
+		if (password_email_normalize(str, email, sizeof(email)) != 0)
 			return VALID_FORMAT;
+		memcpy(dst, email, strlen(email) + 1);
 		break;
 	case V_SECRET:
 		/* Any text: the password policy judges it, and only at sign-up. */
