@@ -17,23 +17,39 @@ docs/security.md section 1).
   boxofficectl account add (password on stdin) and account disable.
 
 Data: fresh accounts with random addresses under accounts.boxoffice.test
-(new users, balance 0, touched by nothing else); demo user 977's account
-(user977@demo.boxoffice.test, the demo password), read only.
+(new users, balance 0, touched by nothing else), deleted with their users
+and ledger when the module ends, so that the demo data keeps its sizes for
+the other modules; demo user 977's account (user977@demo.boxoffice.test,
+the demo password), read only.
 """
 
 import os
 import re
 import time
 
-from harness import StackTest, destructive, user_uuid
+from harness import StackTest, destructive, get_stack, user_uuid
 
 PW = "correct horse battery"
 DEMO_PASSWORD = "boxoffice-demo"          # boxofficectl seed (docs/identity.md)
 DEMO_USER = 977
 
 
+DOMAIN = "@accounts.boxoffice.test"
+
+
+def tearDownModule():
+    """The users this module made go again, with everything they own."""
+    get_stack().psql(
+        "CREATE TEMP TABLE gone AS SELECT user_id FROM accounts"
+        " WHERE email LIKE '%%%s';"
+        " DELETE FROM idempotency_keys WHERE user_id IN (SELECT user_id FROM gone);"
+        " DELETE FROM ledger WHERE user_id IN (SELECT user_id FROM gone);"
+        " DELETE FROM accounts WHERE user_id IN (SELECT user_id FROM gone);"
+        " DELETE FROM users WHERE id IN (SELECT user_id FROM gone);" % DOMAIN)
+
+
 def fresh_email(tag="t"):
-    return "%s-%s@accounts.boxoffice.test" % (tag, os.urandom(6).hex())
+    return "%s-%s%s" % (tag, os.urandom(6).hex(), DOMAIN)
 
 
 class AccountTest(StackTest):
@@ -194,6 +210,25 @@ class TestSignIn(AccountTest):
         self.assertEqual({k: v for k, v in wrong[1].items() if k != "date"},
                          {k: v for k, v in unknown[1].items() if k != "date"})
         self.assertEqual(self.metric("signin_failures") - before, 2)
+
+    def test_an_unknown_address_costs_what_a_wrong_password_costs(self):
+        """The dummy check: at a cost where a hash takes tens of
+        milliseconds, both failures take about as long."""
+        def took(email, pw):
+            t = time.monotonic()
+            self.assertJsonError(self.signin(email, pw), 401, "BAD_CREDENTIALS")
+            return time.monotonic() - t
+        try:
+            self.stack.reload({("auth", "pwhash_memlimit_kib"): "32768"})
+            email, _, _ = self.account()      # hashed at the new cost
+            self.assertIn("m=32768,", self.stored_hash(self.signin(email)[2]["userId"]))
+            wrong = sorted(took(email, "not the password") for _ in range(5))[2]
+            unknown = sorted(took(fresh_email("nobody"), PW) for _ in range(5))[2]
+            self.assertGreater(wrong, 0.005, "the cost did not take effect")
+            self.assertGreater(unknown, wrong / 3, (unknown, wrong))
+            self.assertLess(unknown, wrong * 3, (unknown, wrong))
+        finally:
+            self.stack.reload({("auth", "pwhash_memlimit_kib"): "8"})
 
     def test_sign_in_answers_a_session_and_a_strict_cookie(self):
         email, user, _ = self.account()
