@@ -7,7 +7,7 @@ struct req;
 /*
  * What a route needs from its caller; each route in route.c names one.
  * Each level is one case of auth_check(), which is also where a level
- * for a signed-in session or for an operator's credential would go.
+ * for an operator's credential would go.
  */
 enum auth_need {
 	AUTH_NONE,	/* anyone */
