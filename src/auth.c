@@ -6,6 +6,7 @@
 
 #include "http.h"
 #include "queue.h"
+#include "session.h"
 #include "token.h"
 
 /* Answer a token that failed verification. */
@@ -64,11 +65,63 @@ active(struct req *r, const struct token *t)
 	return AUTH_TURN_ENDED;
 }
 
+/*
+ * A request with a cookie credential that changes state: does it come
+ * from our own origin? Browsers send Sec-Fetch-Site (same-origin, or none
+ * when the user typed it) and Origin on such requests; another site can
+ * set neither.
+ */
+static int
+same_origin(const struct req *r)
+{
+	char **env = r->fcgx->envp;
+	const char *site = FCGX_GetParam("HTTP_SEC_FETCH_SITE", env);
+	const char *origin = FCGX_GetParam("HTTP_ORIGIN", env);
+	const char *host = FCGX_GetParam("HTTP_HOST", env);
+
+	if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+		return 1;
+	if (site != NULL && (strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0))
+		return 1;
+	if (origin == NULL || host == NULL || *host == '\0')
+		return 0;
+	if (strncmp(origin, "https://", 8) == 0)
+		origin += 8;
+	else if (strncmp(origin, "http://", 7) == 0)
+		origin += 7;
+	else
+		return 0;
+	return strcmp(origin, host) == 0;
+}
+
+/*
+ * A genuine session token t: still standing by Redis (one command), and
+ * from our own origin if it came in the cookie. Returns AUTH_PASS or
+ * AUTH_DENIED with the answer set.
+ */
+static enum auth_result
+session(struct req *r, const struct token *t)
+{
+	if (session_check(t) == SESSION_ENDED) {
+		http_error(r, 401, "TOKEN_REVOKED", "this session has ended; sign in again");
+		return AUTH_DENIED;
+	}
+	if (r->cookie_credential && !same_origin(r)) {
+		http_error(r, 403, "CROSS_SITE",
+			   "a cookie-authenticated change must come from this site");
+		return AUTH_DENIED;
+	}
+	return AUTH_PASS;
+}
+
 enum auth_result
 auth_check(struct req *r, enum auth_need need)
 {
 	struct token *t = &r->token;
 	enum auth_result res = AUTH_DENIED;
+	const char *kinds = "wau", *cred = r->authorization;
+	char cookie[TOKEN_MAX];
+	time_t now = time(NULL);
 	enum token_err e;
 
 	/* Levels without a token. */
@@ -85,13 +138,31 @@ auth_check(struct req *r, enum auth_need need)
 	case AUTH_QUEUE:
 	case AUTH_ACTIVE:
 	case AUTH_USER:
+	case AUTH_SESSION:
 		break;
 	}
 
-	if ((e = token_verify(r->authorization, time(NULL), t)) != TOKEN_OK) {
-		token_fail(r, e);
+	/* Sessions are taken where a level accepts them, from the header or,
+	 * without one, from the cookie; the queue levels read the header only. */
+	if (need == AUTH_TOKEN || need == AUTH_USER || need == AUTH_SESSION) {
+		kinds = need == AUTH_SESSION ? "s" : "waus";
+		if (cred == NULL && http_cookie(r, AUTH_SESSION_COOKIE, cookie, sizeof(cookie)) == 0) {
+			cred = cookie;
+			r->cookie_credential = true;
+		}
+	}
+	if ((e = token_verify_kinds(cred, now, kinds, t)) != TOKEN_OK) {
+		/* An expired token is that, whatever its kind. */
+		if (e == TOKEN_WRONG_KIND && now >= t->exp)
+			token_fail(r, TOKEN_EXPIRED);
+		else if (e == TOKEN_WRONG_KIND && need == AUTH_SESSION)
+			http_error(r, 403, "TOKEN_WRONG_KIND", "this needs a session: sign in");
+		else
+			token_fail(r, e);
 		goto out;
 	}
+	if (t->kind == TOKEN_SESSION && session(r, t) != AUTH_PASS)
+		goto out;
 	switch (need) {
 	case AUTH_QUEUE:
 		if (t->kind == TOKEN_USER) {

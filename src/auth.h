@@ -7,17 +7,31 @@ struct req;
 /*
  * What a route needs from its caller; each route in route.c names one.
  * Each level is one case of auth_check(), which is also where a level
- * for a signed-in session or for an operator's credential would go.
+ * for an operator's credential would go.
  */
 enum auth_need {
 	AUTH_NONE,	/* anyone */
 	AUTH_LOOPBACK,	/* a client on a loopback address (metrics scrapes) */
-	AUTH_TOKEN,	/* any genuine token; the SQL keeps to its user's rows */
+	AUTH_TOKEN,	/* any genuine token, or a session; the SQL keeps to its
+			   user's rows */
 	AUTH_QUEUE,	/* a queue token, WAITING or ACTIVE */
 	AUTH_ACTIVE,	/* an ACTIVE token whose turn is on, of the request's
 			   concertId if it names one */
-	AUTH_USER	/* any genuine token of the path's userId */
+	AUTH_USER,	/* any genuine token, or a session, of the path's userId */
+	AUTH_SESSION	/* a session token, not signed out, of an account not
+			   disabled */
 };
+
+/*
+ * Sessions (AUTH_TOKEN, AUTH_USER, AUTH_SESSION) are read from the
+ * Authorization header or, without one, from the session cookie
+ * (AUTH_SESSION_COOKIE). A cookie is sent by the browser whoever asks, so
+ * a request that changes state (any method but GET and HEAD) with a
+ * cookie credential must come from our own origin: Sec-Fetch-Site
+ * same-origin or none, or an Origin naming the request's Host; else 403
+ * CROSS_SITE.
+ */
+#define AUTH_SESSION_COOKIE "boxoffice_session"
 
 /* What auth_check() found. */
 enum auth_result {

@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "config.h"
 #include "keys.h"
+#include "password.h"
 #include "token.h"
 #include "valid.h"
 
@@ -39,7 +40,10 @@ usage(void)
 		"  queue stats CONCERT            waiting, active and counters of a queue\n"
 		"  queue dump CONCERT FILE        write the exact queue state to FILE (JSON)\n"
 		"  queue restore FILE             put a dumped queue state back exactly\n"
-		"  cache warm                     fill the read cache after Redis comes back\n");
+		"  cache warm                     fill the read cache after Redis comes back\n"
+		"  account add EMAIL              create an account; the password is read from\n"
+		"                                 standard input (one line), never from argv\n"
+		"  account disable EMAIL          disable an account and end its sessions\n");
 }
 
 /* Connect to the primary or exit. The caller PQfinish()es the result. */
@@ -291,6 +295,9 @@ out:
 	return rc;
 }
 
+/* The password of every demo account (docs/identity.md). */
+#define DEMO_PASSWORD "boxoffice-demo"
+
 static int
 cmd_seed(int argc, char **argv)
 {
@@ -303,8 +310,8 @@ cmd_seed(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	int64_t v[5] = { 5, 4, 50, 1000, 500000 };
-	char text[5][24];
-	const char *params[5];
+	char text[5][24], hash[PASSWORD_HASH_MAX];
+	const char *params[5], *acc[2] = { NULL, hash };
 	PGconn *c = NULL;
 	PGresult *res;
 	int opt, i, rc = 1;
@@ -334,6 +341,26 @@ cmd_seed(int argc, char **argv)
 		rc = 0;
 	}
 	PQclear(res);
+	if (rc != 0)
+		goto out;
+	/* Every demo account has the one demo password: hashed once here, at
+	 * the cost in the settings, and handed to SQL as a parameter. */
+	rc = 1;
+	if (password_hash(DEMO_PASSWORD, hash) != 0) {
+		fprintf(stderr, "boxofficectl seed: could not hash the demo password\n");
+		goto out;
+	}
+	acc[0] = text[3];
+	res = PQexecParams(c, "SELECT boxoffice_seed_accounts($1::int, $2::text)",
+			   2, NULL, acc, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fprintf(stderr, "boxofficectl seed: %s", PQresultErrorMessage(res));
+	else {
+		printf("demo accounts user<i>@demo.boxoffice.test, password %s\n", DEMO_PASSWORD);
+		rc = 0;
+	}
+	PQclear(res);
+out:
 	PQfinish(c);
 	return rc;
 }
@@ -754,6 +781,130 @@ out:
 	return rc;
 }
 
+/*
+ * Read one line (the password) from standard input into buf, without its
+ * line end. Returns 0, or -1 if there is none or it is longer than buf.
+ */
+static int
+read_password(char *buf, size_t len)
+{
+	size_t n;
+
+	if (fgets(buf, (int)len, stdin) == NULL)
+		return -1;
+	n = strcspn(buf, "\n");
+	if (buf[n] != '\n' && !feof(stdin))
+		return -1;	/* longer than buf */
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return 0;
+}
+
+/* account add EMAIL: a new user with an account; the password from stdin. */
+static int
+cmd_account_add(const char *arg)
+{
+	char email[PASSWORD_EMAIL_MAX + 1], password[1025], hash[PASSWORD_HASH_MAX];
+	const char *params[2] = { email, hash };
+	const char *reason;
+	PGconn *c = NULL;
+	PGresult *res = NULL;
+	int rc = 1;
+
+	if (password_email_normalize(arg, email, sizeof(email)) != 0) {
+		fprintf(stderr, "boxofficectl account add: not an e-mail address we accept\n");
+		return 2;
+	}
+	if (read_password(password, sizeof(password)) != 0) {
+		fprintf(stderr, "boxofficectl account add: give the password on standard input\n");
+		goto out;
+	}
+	if ((reason = password_policy(password, email)) != NULL) {
+		fprintf(stderr, "boxofficectl account add: %s\n", reason);
+		goto out;
+	}
+	if (password_hash(password, hash) != 0) {
+		fprintf(stderr, "boxofficectl account add: could not hash the password\n");
+		goto out;
+	}
+	c = pg();
+	res = PQexecParams(c, "SELECT code, user_id FROM boxoffice_account_create($1::text, $2::text)",
+			   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fprintf(stderr, "boxofficectl account add: %s", PQresultErrorMessage(res));
+	else if (strcmp(PQgetvalue(res, 0, 0), "OK") != 0)
+		fprintf(stderr, "boxofficectl account add: %s already has an account\n", email);
+	else {
+		printf("%s\n", PQgetvalue(res, 0, 1));
+		rc = 0;
+	}
+out:
+	sodium_memzero(password, sizeof(password));
+	if (res != NULL)
+		PQclear(res);
+	if (c != NULL)
+		PQfinish(c);
+	return rc;
+}
+
+/*
+ * account disable EMAIL: no more sign-ins, and the user's sessions end:
+ * sessions_valid_after in the database and its copy in Redis, which the
+ * workers check on every session request.
+ */
+static int
+cmd_account_disable(const char *arg)
+{
+	char email[PASSWORD_EMAIL_MAX + 1], key[64];
+	const char *params[1] = { email };
+	struct timeval tv = { 2, 0 };
+	redisContext *rdc = NULL;
+	redisReply *r = NULL;
+	PGconn *c = NULL;
+	PGresult *res = NULL;
+	int rc = 1;
+
+	if (password_email_normalize(arg, email, sizeof(email)) != 0) {
+		fprintf(stderr, "boxofficectl account disable: not an e-mail address we accept\n");
+		return 2;
+	}
+	c = pg();
+	res = PQexecParams(c, "SELECT user_id, sessions_valid_after"
+			   " FROM boxoffice_account_disable($1::text)",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "boxofficectl account disable: %s", PQresultErrorMessage(res));
+		goto out;
+	}
+	if (PQntuples(res) != 1) {
+		fprintf(stderr, "boxofficectl account disable: no account for %s\n", email);
+		goto out;
+	}
+	/* Sessions last at most session_ttl: the marker need not outlive that. */
+	keys_sessions_after(key, sizeof(key), PQgetvalue(res, 0, 0));
+	rdc = cache_connect(tv);
+	if (rdc != NULL && !rdc->err)
+		r = redisCommand(rdc, "SET %s %s EX %lld", key, PQgetvalue(res, 0, 1),
+				 (long long)cfg.session_ttl);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "boxofficectl account disable: disabled in the database, but its "
+			"sessions could not be ended in redis: run this again when redis answers\n");
+		goto out;
+	}
+	printf("disabled %s (user %s); its sessions are ended\n", email, PQgetvalue(res, 0, 0));
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (rdc != NULL)
+		redisFree(rdc);
+	if (res != NULL)
+		PQclear(res);
+	PQfinish(c);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -807,6 +958,12 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[0], "cache") == 0 && argc == 2 && strcmp(argv[1], "warm") == 0)
 		return cmd_cache_warm();
+	if (strcmp(argv[0], "account") == 0 && argc == 3) {
+		if (strcmp(argv[1], "add") == 0)
+			return cmd_account_add(argv[2]);
+		if (strcmp(argv[1], "disable") == 0)
+			return cmd_account_disable(argv[2]);
+	}
 	usage();
 	return 2;
 }

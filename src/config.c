@@ -64,6 +64,9 @@ static const struct config_entry entries[] = {
 	{ "auth", "jwt_issuer", C_STR, OFF(jwt_issuer), 0, 0, "", { NULL } },
 	{ "auth", "jwt_audience", C_STR, OFF(jwt_audience), 0, 0, "", { NULL } },
 	{ "auth", "jwt_leeway_s", C_INT, OFF(jwt_leeway_s), 0, 300, "30", { NULL } },
+	{ "auth", "cookie_secure", C_INT, OFF(cookie_secure), 0, 1, "1", { NULL } },
+	{ "auth", "max_failures", C_INT, OFF(max_failures), 1, 1000, "10", { NULL } },
+	{ "auth", "failure_window", C_INT, OFF(failure_window), 1, 86400, "900", { NULL } },
 };
 
 #define NENTRIES (sizeof(entries) / sizeof(entries[0]))

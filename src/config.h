@@ -56,6 +56,9 @@ struct config {
 	char jwt_issuer[CONFIG_STR_MAX];
 	char jwt_audience[CONFIG_STR_MAX];
 	int64_t jwt_leeway_s;
+	int64_t cookie_secure;		/* the session cookie carries Secure */
+	int64_t max_failures;		/* failed sign-ins per account or address ... */
+	int64_t failure_window;		/* ... within this many seconds, then 429 */
 };
 
 /* The settings in force; replaced as a whole by a successful reload. */

@@ -54,6 +54,12 @@ static const struct stmt_def stmts[ST__MAX] = {
 	[ST_BALANCE] = { "balance", "SELECT balance FROM users WHERE id = $1::uuid", 1 },
 	[ST_CHARGE] = { "charge",
 		"SELECT * FROM boxoffice_charge($1::uuid, $2::bigint, $3::text)", 3 },
+	[ST_ACCOUNT_CREATE] = { "account_create",
+		"SELECT code, user_id FROM boxoffice_account_create($1::text, $2::text)", 2 },
+	[ST_ACCOUNT_BY_EMAIL] = { "account_by_email",
+		"SELECT user_id, password_hash, disabled FROM boxoffice_account_by_email($1::text)", 1 },
+	[ST_ACCOUNT_REHASH] = { "account_rehash",
+		"SELECT boxoffice_account_rehash($1::uuid, $2::text, $3::text)", 3 },
 };
 
 struct dbconn {

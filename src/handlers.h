@@ -32,4 +32,9 @@ void h_pay(struct req *r);
 void h_balance(struct req *r);
 void h_charge(struct req *r);
 
+/* h_account.c */
+void h_account_create(struct req *r);
+void h_session_create(struct req *r);
+void h_session_delete(struct req *r);
+
 #endif

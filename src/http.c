@@ -1,6 +1,7 @@
 /* http.c: FastCGI request input, body limits, JSON answers and cleanup. */
 #include "http.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ http_req_begin(struct req *r, FCGX_Request *fcgx)
 		r->method = "GET";
 	r->content_type = FCGX_GetParam("CONTENT_TYPE", fcgx->envp);
 	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fcgx->envp);
+	r->cookie = FCGX_GetParam("HTTP_COOKIE", fcgx->envp);
 	r->remote_addr = FCGX_GetParam("REMOTE_ADDR", fcgx->envp);
 
 	/* The raw (undecoded) path: ids in it are digits or UUIDs, so any
@@ -223,7 +225,7 @@ void
 http_req_end(struct req *r)
 {
 	const char *body;
-	char head[256];
+	char head[256 + sizeof(r->set_cookie)];
 	size_t len;
 	int n;
 
@@ -247,6 +249,9 @@ http_req_end(struct req *r)
 	if (r->retry_after > 0)
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "Retry-After: %d\r\n",
 			      r->retry_after);
+	if (r->set_cookie[0] != '\0')
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Set-Cookie: %s\r\n",
+			      r->set_cookie);
 	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
 	FCGX_PutStr(head, n, r->fcgx->out);
 	FCGX_PutStr(body, (int)len, r->fcgx->out);
@@ -255,12 +260,43 @@ http_req_end(struct req *r)
 	http_req_free(r);
 }
 
+int
+http_cookie(const struct req *r, const char *name, char *out, size_t outlen)
+{
+	const char *p = r->cookie;
+	size_t nlen = strlen(name), vlen;
+
+	/* Cookie: a=1; b=2 (RFC 6265 5.4): pairs separated by "; ". */
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			p += nlen + 1;
+			vlen = strcspn(p, ";");
+			while (vlen > 0 && p[vlen - 1] == ' ')
+				vlen--;
+			if (vlen == 0 || vlen >= outlen)
+				return -1;
+			memcpy(out, p, vlen);
+			out[vlen] = '\0';
+			return 0;
+		}
+		p = strchr(p, ';');
+	}
+	return -1;
+}
+
 void
 http_req_free(struct req *r)
 {
 	reset_answer(r);
 	json_object_put(r->in);
 	r->in = NULL;
+	/* Bodies and fields may hold a password: nothing of it outlives the request. */
+	if (r->body != NULL)
+		sodium_memzero(r->body, r->body_len);
+	if (FIELD_HAVE(&r->f, F_PASSWORD))
+		sodium_memzero(r->f.password, sizeof(r->f.password));
 	free(r->body);
 	r->body = NULL;
 }

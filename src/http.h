@@ -28,6 +28,7 @@ struct req {
 	bool path_too_long;
 	const char *content_type;
 	const char *authorization;	/* never logged */
+	const char *cookie;		/* the Cookie header; never logged */
 	const char *remote_addr;
 	char *body;			/* owned; NUL-terminated */
 	size_t body_len;
@@ -36,6 +37,7 @@ struct req {
 	const struct route *route;	/* matched route, NULL if none */
 	struct token token;		/* the caller's token, as the route's auth level
 					   verified it (see auth.h); zero if none */
+	bool cookie_credential;		/* r->token came from the session cookie */
 	bool turn_ended;		/* the ACTIVE token's turn has ended (routes
 					   with R_AFTER_TURN only, see route.h) */
 
@@ -43,6 +45,7 @@ struct req {
 	struct json_object *out;	/* owned; answer body */
 	char *raw_out;			/* owned; preformatted JSON answer */
 	int retry_after;		/* seconds, 0 for none */
+	char set_cookie[TOKEN_MAX + 160];	/* a Set-Cookie value, "" for none */
 	const char *cache_control;	/* static string or NULL */
 	const char *content_type_out;	/* static string; NULL for JSON */
 	struct timespec start;
@@ -82,6 +85,13 @@ void http_req_end(struct req *r);
 
 /* Free everything the request allocated (http_req_end() calls it). */
 void http_req_free(struct req *r);
+
+/*
+ * The value of cookie name in the request's Cookie header, copied into
+ * out (outlen bytes). Returns 0, or -1 if there is none or it does not
+ * fit.
+ */
+int http_cookie(const struct req *r, const char *name, char *out, size_t outlen);
 
 /* Milliseconds since the request began. */
 double http_elapsed_ms(const struct req *r);

@@ -84,3 +84,27 @@ keys_queue_concert(const char *key, enum keys_part part)
 		return 0;
 	return concert;
 }
+
+int
+keys_session_ended(char *buf, size_t len, const char *session)
+{
+	return snprintf(buf, len, "sess:end:%s", session);
+}
+
+int
+keys_sessions_after(char *buf, size_t len, const char *user)
+{
+	return snprintf(buf, len, "sess:after:%s", user);
+}
+
+int
+keys_signin_fail_account(char *buf, size_t len, const char *digest)
+{
+	return snprintf(buf, len, "signin:fail:acct:%s", digest);
+}
+
+int
+keys_signin_fail_addr(char *buf, size_t len, const char *addr)
+{
+	return snprintf(buf, len, "signin:fail:addr:%s", addr);
+}

@@ -62,4 +62,18 @@ int keys_queue_pattern(char *buf, size_t len, enum keys_part part);
 /* The concert whose queue part key is; 0 if key is no such name. */
 int64_t keys_queue_concert(const char *key, enum keys_part part);
 
+/* A signed-out session (sess:end:<sessionId>), kept while it could be valid. */
+int keys_session_ended(char *buf, size_t len, const char *session);
+
+/*
+ * Unix seconds at or before which user's sessions were issued are ended
+ * (sess:after:<user>): disabling an account, signing out everywhere.
+ */
+int keys_sessions_after(char *buf, size_t len, const char *user);
+
+/* Failed sign-in counters of one account (by a digest of its address) and
+ * of one client address. */
+int keys_signin_fail_account(char *buf, size_t len, const char *digest);
+int keys_signin_fail_addr(char *buf, size_t len, const char *addr);
+
 #endif

@@ -45,6 +45,13 @@ static const struct {
 	[M_CHARGES] = { "charges", "Balance charges completed" },
 	[M_CHARGE_AMOUNT] = { "charge_amount", "Sum of balance charges, smallest currency unit" },
 	[M_IDEM_REPLAYS] = { "idempotent_replays", "Requests answered from an Idempotency-Key record" },
+	[M_SIGNUPS] = { "signups", "Accounts created over the API" },
+	[M_SIGNINS] = { "signins", "Successful sign-ins (sessions issued)" },
+	[M_SIGNIN_FAILURES] = { "signin_failures", "Sign-ins refused for a wrong password, "
+				"an unknown address or a disabled account" },
+	[M_SIGNIN_THROTTLED] = { "signin_throttled", "Sign-ins answered 429: too many failures "
+				 "for the account or the client address" },
+	[M_SIGNOUTS] = { "signouts", "Sessions signed out" },
 };
 
 struct histogram {

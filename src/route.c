@@ -28,6 +28,10 @@ static const struct route routes[] = {
 	{ "GET", "/api/users/{userId}/balance", AUTH_USER, h_balance, 0, 0, 0 },
 	{ "POST", "/api/users/{userId}/balance/charge", AUTH_USER, h_charge,
 	  B(F_AMOUNT), 0, R_IDEMPOTENT_KEY },
+	{ "POST", "/api/accounts", AUTH_NONE, h_account_create, B(F_EMAIL) | B(F_PASSWORD), 0, 0 },
+	{ "POST", "/api/sessions", AUTH_NONE, h_session_create, B(F_EMAIL) | B(F_PASSWORD),
+	  0, 0 },
+	{ "DELETE", "/api/sessions", AUTH_SESSION, h_session_delete, 0, 0, 0 },
 	{ "GET", "/metrics", AUTH_LOOPBACK, h_metrics, 0, 0, 0 },
 };
 

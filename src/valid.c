@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-enum vtype { V_INT, V_UUID, V_TOKEN_STR };
+#include "password.h"
+
+enum vtype { V_INT, V_UUID, V_TOKEN_STR, V_EMAIL, V_SECRET };
 
 struct field_spec {
 	const char *name;
@@ -31,6 +33,8 @@ static const struct field_spec specs[F__MAX] = {
 	[F_RESERVATION_ID] = { "reservationId", V_UUID, 0, 0, FOFF(reservation_id) },
 	[F_AMOUNT] = { "amount", V_INT, 1, 1000000000000LL, FOFF(amount) },
 	[F_IDEM_KEY] = { "Idempotency-Key", V_TOKEN_STR, 1, IDEM_KEY_MAX, FOFF(idem_key) },
+	[F_EMAIL] = { "email", V_EMAIL, 1, EMAIL_MAX, FOFF(email) },
+	[F_PASSWORD] = { "password", V_SECRET, 1, PASSWORD_FIELD_MAX, FOFF(password) },
 };
 
 int
@@ -123,7 +127,7 @@ valid_field(enum field id, struct json_object *json, const char *str,
 	    struct fields *out)
 {
 	const struct field_spec *sp = &specs[id];
-	char *dst = (char *)out + sp->off;
+	char *dst = (char *)out + sp->off, email[EMAIL_MAX + 1];
 	int64_t v = 0;
 	size_t len;
 
@@ -166,6 +170,21 @@ valid_field(enum field id, struct json_object *json, const char *str,
 			return VALID_LENGTH;
 		if (!token_chars(str))
 			return VALID_FORMAT;
+		memcpy(dst, str, len + 1);
+		break;
+	case V_EMAIL:
+		/* Stored canonical, so that one mailbox has one spelling. */
+		if (strlen(str) > 2 * (size_t)sp->max)
+			return VALID_LENGTH;
+		if (password_email_normalize(str, email, sizeof(email)) != 0)
+			return VALID_FORMAT;
+		memcpy(dst, email, strlen(email) + 1);
+		break;
+	case V_SECRET:
+		/* Any text: the password policy judges it, and only at sign-up. */
+		len = strlen(str);
+		if ((int64_t)len < sp->min || (int64_t)len > sp->max)
+			return VALID_LENGTH;
 		memcpy(dst, str, len + 1);
 		break;
 	}

@@ -8,6 +8,9 @@
 
 #define UUID_STR 37		/* 36 characters and the NUL */
 #define IDEM_KEY_MAX 128
+#define EMAIL_MAX 254		/* bytes of an e-mail address (password.h) */
+#define PASSWORD_FIELD_MAX 1024	/* bytes of a password as sent; the policy
+				   allows 128, sign-in takes what it gets */
 
 /* Every field a request may carry, whatever its source (body, path, header). */
 enum field {
@@ -18,6 +21,8 @@ enum field {
 	F_RESERVATION_ID,
 	F_AMOUNT,
 	F_IDEM_KEY,
+	F_EMAIL,		/* canonical form (password_email_normalize()) */
+	F_PASSWORD,		/* never logged or echoed; wiped after the request */
 	F__MAX
 };
 
@@ -30,6 +35,8 @@ struct fields {
 	char user_id[UUID_STR];		/* lower-case canonical form */
 	char reservation_id[UUID_STR];
 	char idem_key[IDEM_KEY_MAX + 1];
+	char email[EMAIL_MAX + 1];
+	char password[PASSWORD_FIELD_MAX + 1];
 	uint32_t have;			/* bit (1 << enum field) per field set */
 };
 /* Sets of fields are uint32_t bitmasks (have, and struct route's). */

@@ -143,6 +143,65 @@ write_temp(const char *text)
 	return path;
 }
 
+START_TEST(valid_emails_and_passwords)
+{
+	struct fields f;
+	struct json_object *v;
+	char big[1100];
+
+	memset(&f, 0, sizeof(f));
+	ck_assert_int_eq(valid_field(F_EMAIL, NULL, "  Ann.Lee@Example.COM ", &f), VALID_OK);
+	ck_assert_str_eq(f.email, "ann.lee@example.com");
+	ck_assert_int_eq(valid_field(F_EMAIL, NULL, "not an address", &f), VALID_FORMAT);
+	ck_assert_int_eq(valid_field(F_EMAIL, NULL, "a@b..c", &f), VALID_FORMAT);
+	ck_assert_int_eq(valid_field(F_EMAIL, NULL, "\"q\"@example.com", &f), VALID_FORMAT);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(valid_field(F_EMAIL, NULL, big, &f), VALID_LENGTH);
+	ck_assert_str_eq(f.email, "ann.lee@example.com");	/* untouched on failure */
+
+	/* Any text of 1 to 1024 bytes; the policy judges it elsewhere. */
+	v = json_object_new_string("pa ss\twörd");
+	ck_assert_int_eq(valid_field(F_PASSWORD, v, NULL, &f), VALID_OK);
+	ck_assert_str_eq(f.password, "pa ss\twörd");
+	json_object_put(v);
+	ck_assert_int_eq(valid_field(F_PASSWORD, NULL, "", &f), VALID_LENGTH);
+	big[1024] = '\0';
+	ck_assert_int_eq(valid_field(F_PASSWORD, NULL, big, &f), VALID_OK);
+	big[1024] = 'a';
+	big[1025] = '\0';
+	ck_assert_int_eq(valid_field(F_PASSWORD, NULL, big, &f), VALID_LENGTH);
+	v = json_object_new_int(12345);
+	ck_assert_int_eq(valid_field(F_PASSWORD, v, NULL, &f), VALID_TYPE);
+	json_object_put(v);
+	v = json_object_new_string_len("secret\0more", 11);
+	ck_assert_int_eq(valid_field(F_PASSWORD, v, NULL, &f), VALID_FORMAT);
+	json_object_put(v);
+}
+END_TEST
+
+START_TEST(cookies_are_found_by_exact_name)
+{
+	struct req r;
+	char out[64];
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(http_cookie(&r, "boxoffice_session", out, sizeof(out)), -1);
+	r.cookie = "a=1; xboxoffice_session=no; boxoffice_session=v1.s.tok ; b=2";
+	ck_assert_int_eq(http_cookie(&r, "boxoffice_session", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "v1.s.tok");
+	r.cookie = "boxoffice_session=first;boxoffice_session=second";
+	ck_assert_int_eq(http_cookie(&r, "boxoffice_session", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "first");
+	r.cookie = "boxoffice_session=; other=1";
+	ck_assert_int_eq(http_cookie(&r, "boxoffice_session", out, sizeof(out)), -1);
+	r.cookie = "boxoffice_sessionx=1";
+	ck_assert_int_eq(http_cookie(&r, "boxoffice_session", out, sizeof(out)), -1);
+	r.cookie = "boxoffice_session=0123456789";
+	ck_assert_int_eq(http_cookie(&r, "boxoffice_session", out, 10), -1);	/* too long */
+}
+END_TEST
+
 START_TEST(config_defaults_and_file)
 {
 	struct config c;
@@ -506,6 +565,8 @@ suite(void)
 	tcase_add_test(tc, route_rejects_unknown_paths_and_methods);
 	tcase_add_test(tc, valid_integers_from_json_and_strings);
 	tcase_add_test(tc, valid_uuids_and_keys);
+	tcase_add_test(tc, valid_emails_and_passwords);
+	tcase_add_test(tc, cookies_are_found_by_exact_name);
 	tcase_add_test(tc, config_defaults_and_file);
 	tcase_add_test(tc, config_rejects_bad_values);
 	tcase_add_test(tc, token_round_trip_and_tampering);

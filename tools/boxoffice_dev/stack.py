@@ -341,6 +341,15 @@ class Stack(Managed):
             ("token", "key_file"): self.key_file,
             ("http", "access_log"): self.access_log,
             ("http", "workers"): str(self.workers),
+            # libsodium's lowest Argon2id cost: sign-ins in tests take
+            # milliseconds. Plain HTTP, so the session cookie cannot be
+            # Secure. Sign-in throttling counts per client address, and
+            # every test client is 127.0.0.1: tests that check it lower
+            # the limit themselves.
+            ("auth", "pwhash_opslimit"): "1",
+            ("auth", "pwhash_memlimit_kib"): "8",
+            ("auth", "cookie_secure"): "0",
+            ("auth", "max_failures"): "1000",
         }
         vals.update(self.overrides)
         vals.update(overrides or {})
