@@ -10,8 +10,10 @@ struct config;
 
 /*
  * A new connection to the configured Redis: TCP, or the Unix socket when
- * redis.host is a path (it starts with '/'). NULL when out of memory; the
- * caller checks ->err and owns the context (redisFree()).
+ * redis.host is a path (it starts with '/'), or the master the Sentinels
+ * name when redis.sentinels is set (sentinel.c). NULL when out of memory
+ * or no master was found; the caller checks ->err and owns the context
+ * (redisFree()).
  */
 redisContext *cache_connect(struct timeval tv);
 

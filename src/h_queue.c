@@ -10,6 +10,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "queue.h"
+#include "sentinel.h"
 #include "token.h"
 #include "util.h"
 
@@ -137,6 +138,10 @@ h_queue_join(struct req *r)
 		} else
 			break;
 	}
+	/* With redis.wait_replica_ms, a place is only given once a replica
+	 * has it too; the client's retry finds the same place. */
+	if ((rc == QJ_NEW || rc == QJ_AGAIN) && sentinel_wait_replica() != 0)
+		return queue_down(r);
 	switch (rc) {
 	case QJ_NEW:
 		metrics_add(M_QUEUE_JOINS, 1);
