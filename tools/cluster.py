@@ -83,7 +83,7 @@ WORKERS_PER_HOST = 4
 # Failover timing (Patroni's rule: loop_wait + 2 * retry_timeout <= ttl).
 # The leader key lives ttl seconds; a dead primary's key runs out at most
 # ttl seconds after its host died, then a synchronous standby takes it.
-PATRONI_TTL, PATRONI_LOOP_WAIT, PATRONI_RETRY_TIMEOUT = 10, 2, 4
+PATRONI_TTL, PATRONI_LOOP_WAIT, PATRONI_RETRY_TIMEOUT = 8, 1, 3
 SENTINEL_DOWN_AFTER_MS = 2000
 
 
@@ -192,8 +192,10 @@ class Cluster:
         return "state UP" in out or ",UP" in out.split(">")[0]
 
     def ns_pids(self, host):
+        """Processes in host's namespace, but never this one (a drill
+        runner lives in the client namespace)."""
         _, out = run(["ip", "netns", "pids", self.ns(host)], check=False)
-        return [int(x) for x in out.split() if x.isdigit()]
+        return [int(x) for x in out.split() if x.isdigit() and int(x) != os.getpid()]
 
     def exec_argv(self, host, argv):
         return ["ip", "netns", "exec", self.ns(host)] + list(argv)
@@ -337,16 +339,37 @@ class Cluster:
             doc = None
         return (int(code) if code.strip().isdigit() else 0), doc
 
-    def members(self):
-        """Patroni's view of the cluster from any db host that answers:
-        [{name, role, state, lag, timeline}, ...] or []."""
+    def views(self):
+        """Patroni's view of the cluster from every db host that answers:
+        {host: [{name, role, state, lag, timeline}, ...]}."""
+        out = {}
         for h in DB_HOSTS:
             if not self.link_up(h):
                 continue
             st, doc = self.patroni_api(h, "/cluster")
             if st == 200 and doc:
-                return doc.get("members", [])
-        return []
+                out[h] = doc.get("members", [])
+        return out
+
+    def _majority_view(self):
+        """The view most members share (a member just back from a
+        partition may still report its stale one)."""
+        views = self.views()
+        if not views:
+            return []
+
+        def leader_of(ms):
+            return next((m["name"] for m in ms if m.get("role") == "leader"
+                         and m.get("state") == "running"), None)
+        votes = {}
+        for ms in views.values():
+            votes[leader_of(ms)] = votes.get(leader_of(ms), 0) + 1
+        best = max(votes, key=votes.get)
+        return next(ms for ms in views.values() if leader_of(ms) == best)
+
+    def members(self):
+        """[{name, role, state, lag, timeline}, ...] as the majority sees it."""
+        return self._majority_view()
 
     def leader(self):
         """The db host that is the running leader, from the DCS view."""
@@ -358,7 +381,8 @@ class Cluster:
     def primary_by_probe(self):
         """The db hosts whose Patroni answers 200 on /primary (it holds the
         leader lock and runs read-write)."""
-        return [h for h in DB_HOSTS if self.patroni_api(h, "/primary")[0] == 200]
+        return [h for h in DB_HOSTS if self.link_up(h) and
+                self.patroni_api(h, "/primary")[0] == 200]
 
     def sync_standby(self):
         for m in self.members():
@@ -551,12 +575,17 @@ class Cluster:
             vals[tuple(k.split(".", 1))] = v
         with open(os.path.join(self.srcdir, "conf", "boxoffice.conf")) as f:
             text = stackmod.render_ini(f.read(), vals)
-        path = self.path("conf", "boxoffice.conf")
-        with open(path + ".tmp", "w") as f:
-            f.write(text)
-        os.chmod(path + ".tmp", 0o600)
-        os.replace(path + ".tmp", path)
-        return path
+        # One file per app host, as on separate machines: the workers'
+        # shared memory (pool slots, metrics) is named after this path.
+        for h in APP_HOSTS:
+            path = self.conf_path(h)
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.chmod(path + ".tmp", 0o600)
+            os.replace(path + ".tmp", path)
+
+    def conf_path(self, host):
+        return self.path(host, "boxoffice.conf")
 
     @property
     def worker_bin(self):
@@ -567,14 +596,14 @@ class Cluster:
         return os.path.join(self.builddir, "src", "boxofficectl")
 
     def ctl(self, *args, host="app1", timeout=300, check=True):
-        return self.nsrun(host, [self.ctl_bin, "-c", self.path("conf", "boxoffice.conf")]
+        return self.nsrun(host, [self.ctl_bin, "-c", self.conf_path(host)]
                           + [str(a) for a in args], timeout=timeout, check=check)
 
     def worker_argv(self, host):
         return [stackmod.SPAWN_FCGI, "-a", addr(host), "-p", str(FCGI_PORT), "-b", "1024",
                 "-n", "--", stackmod.MULTIWATCH, "-f", str(WORKERS_PER_HOST), "-r", "100000",
                 "-t", "1000", "-s", "TERM", "--", self.worker_bin,
-                "-c", self.path("conf", "boxoffice.conf")]
+                "-c", self.conf_path(host)]
 
     def reload_workers(self, overrides):
         """Rewrite the settings and SIGHUP every worker on every app host."""
@@ -631,8 +660,7 @@ class Cluster:
             self.spawn(host, svc, self.worker_argv(host))
         elif svc == "sweeper":
             script = 'while :; do "$0" -c "$1" sweep; sleep 5; done'
-            self.spawn(host, svc, ["sh", "-c", script, self.ctl_bin,
-                                   self.path("conf", "boxoffice.conf")])
+            self.spawn(host, svc, ["sh", "-c", script, self.ctl_bin, self.conf_path(host)])
         elif svc == "nginx":
             prefix, main = self.nginx_conf()
             self.nsrun(host, [stackmod.NGINX, "-q", "-t", "-p", prefix + "/", "-c", main])
