@@ -122,6 +122,7 @@ class Cluster:
         self.secrets = {}
         self.overrides = {}       # "section.key" -> value, over worker_conf()'s own
         self.pids = {}            # host -> {service: pid}
+        self.in_client = False    # this process runs in the client namespace
 
     # ------------------------------------------------------------ state
     @property
@@ -198,6 +199,8 @@ class Cluster:
         return [int(x) for x in out.split() if x.isdigit() and int(x) != os.getpid()]
 
     def exec_argv(self, host, argv):
+        if host == "client" and self.in_client:
+            return list(argv)
         return ["ip", "netns", "exec", self.ns(host)] + list(argv)
 
     def nsrun(self, host, argv, **kw):
