@@ -375,7 +375,12 @@ class Cluster:
         return self._majority_view()
 
     def leader(self):
-        """The db host that is the running leader, from the DCS view."""
+        """The db host that is the running leader: the one whose Patroni
+        answers /primary (it holds the lock and runs read-write), else as
+        the majority's view of the DCS says."""
+        probed = self.primary_by_probe()
+        if len(probed) == 1:
+            return probed[0]
         for m in self.members():
             if m.get("role") == "leader" and m.get("state") == "running":
                 return m["name"]
@@ -428,9 +433,15 @@ class Cluster:
     def psql(self, sql, host=None, db="boxoffice", timeout=30, user="postgres"):
         """psql -At on host (the leader by default) from the client
         namespace; rows as lists of strings."""
-        host = host or self.leader()
         if host is None:
-            raise ClusterError("no leader to run SQL on")
+            # The leader may change under our feet (a drill): ask again.
+            for attempt in range(5):
+                try:
+                    return self.psql(sql, self.leader() or DB_HOSTS[0], db, timeout, user)
+                except ClusterError:
+                    if attempt == 4:
+                        raise
+                    time.sleep(1)
         env = dict(os.environ, PGPASSWORD=self.secrets["superuser"] if user == "postgres"
                    else self.secrets["app"], PGCONNECT_TIMEOUT="3")
         argv = self.exec_argv("client", [
