@@ -466,7 +466,14 @@ class Cluster:
         argv = [PATRONICTL, "-c", self.path(lead, "patroni.yml"), "edit-config", "--force"]
         for k, v in settings.items():
             argv += ["-s", "%s=%s" % (k, v)]
-        return self.nsrun(lead, argv, timeout=30)
+        # etcd may time out a request on a busy machine: try again.
+        for attempt in range(5):
+            try:
+                return self.nsrun(lead, argv, timeout=30)
+            except (ClusterError, subprocess.TimeoutExpired):
+                if attempt == 4:
+                    raise
+                time.sleep(1)
 
     # ------------------------------------------------------------ redis
     def redis_conf(self, host):
