@@ -131,7 +131,8 @@ sentinel_connect(struct timeval tv)
 bool
 sentinel_stale_master(const redisReply *r)
 {
-	return r != NULL && r->type == REDIS_REPLY_ERROR &&
+	/* Without Sentinels there is nowhere else to go: the reply stands. */
+	return sentinel_enabled() && r != NULL && r->type == REDIS_REPLY_ERROR &&
 	       strncmp(r->str, "READONLY", 8) == 0;
 }
 

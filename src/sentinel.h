@@ -19,9 +19,9 @@ bool sentinel_enabled(void);
 redisContext *sentinel_connect(struct timeval tv);
 
 /*
- * Is r the refusal of a master that has been turned into a replica
- * (READONLY)? The caller drops the connection, so the next one asks the
- * Sentinels again.
+ * With Sentinels, is r the refusal of a master that has been turned into
+ * a replica (READONLY)? The caller drops the connection, so the next one
+ * asks the Sentinels again. Always false without Sentinels.
  */
 bool sentinel_stale_master(const redisReply *r);
 
