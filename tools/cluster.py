@@ -46,11 +46,32 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import stack as stackmod  # noqa: E402
+
+
+def _toolkit():
+    """The stack tool's process and template helpers: from the toolkit
+    package (tools/boxoffice_dev) where there is one, else tools/stack.py."""
+    try:
+        from boxoffice_dev import procs, render, stack
+        from boxoffice_dev.errors import StackError
+    except ImportError:
+        import stack
+        return stack
+    return types.SimpleNamespace(
+        alive=procs.alive, children=procs.children, terminate=procs.terminate,
+        _signal=procs.send_signal, _wait_dead=procs.wait_dead, _reap=procs.reap,
+        _cmdline=procs.cmdline, render_text=render.render_text,
+        render_file=render.render_file, render_ini=render.render_ini,
+        StackError=StackError, PG_BIN=stack.PG_BIN, NGINX=stack.NGINX,
+        REDIS_SERVER=stack.REDIS_SERVER, SPAWN_FCGI=stack.SPAWN_FCGI,
+        MULTIWATCH=stack.MULTIWATCH)
+
+
+stackmod = _toolkit()
 
 PG_BIN = stackmod.PG_BIN
 ETCD = os.environ.get("BOXOFFICE_ETCD", "/usr/bin/etcd")
