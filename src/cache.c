@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "sentinel.h"
 
 static redisContext *ctx;
 
@@ -69,6 +70,8 @@ closed_while_idle(void)
 redisContext *
 cache_connect(struct timeval tv)
 {
+	if (sentinel_enabled())
+		return sentinel_connect(tv);
 	if (cfg.redis_host[0] == '/')
 		return redisConnectUnixWithTimeout(cfg.redis_host, tv);
 	return redisConnectWithTimeout(cfg.redis_host, (int)cfg.redis_port, tv);
@@ -112,6 +115,11 @@ cache_argv(int argc, const char **argv, const size_t *lens)
 		return NULL;
 	}
 	reply = redisCommandArgv(ctx, argc, argv, lens);
+	if (sentinel_stale_master(reply)) {
+		/* The master became a replica: ask the Sentinels again. */
+		freeReplyObject(reply);
+		reply = NULL;
+	}
 	if (reply == NULL) {
 		note_failure(argv[0]);
 		return NULL;
@@ -133,6 +141,10 @@ cache_command(const char *fmt, ...)
 	va_start(ap, fmt);
 	reply = redisvCommand(ctx, fmt, ap);
 	va_end(ap);
+	if (sentinel_stale_master(reply)) {
+		freeReplyObject(reply);
+		reply = NULL;
+	}
 	if (reply == NULL) {
 		note_failure("command");
 		return NULL;
@@ -263,5 +275,29 @@ bool
 cache_conn_settings_differ(const struct config *a, const struct config *b)
 {
 	return strcmp(a->redis_host, b->redis_host) != 0 || a->redis_port != b->redis_port ||
-	       a->redis_timeout_ms != b->redis_timeout_ms;
+	       a->redis_timeout_ms != b->redis_timeout_ms ||
+	       strcmp(a->redis_sentinels, b->redis_sentinels) != 0 ||
+	       strcmp(a->redis_master_name, b->redis_master_name) != 0;
+}
+
+int
+cache_wait_replica(void)
+{
+	redisReply *r = NULL;
+	long long ms = cfg.redis_wait_replica_ms;
+	int rc = -1;
+
+	if (ms <= 0)
+		return 0;
+	/* WAIT blocks the connection: keep inside the command timeout. */
+	if (ms > cfg.redis_timeout_ms * 3 / 4)
+		ms = cfg.redis_timeout_ms * 3 / 4;
+	if (ms < 1)
+		ms = 1;
+	r = cache_command("WAIT 1 %lld", ms);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1)
+		rc = 0;
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
 }

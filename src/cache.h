@@ -10,8 +10,10 @@ struct config;
 
 /*
  * A new connection to the configured Redis: TCP, or the Unix socket when
- * redis.host is a path (it starts with '/'). NULL when out of memory; the
- * caller checks ->err and owns the context (redisFree()).
+ * redis.host is a path (it starts with '/'), or the master the Sentinels
+ * name when redis.sentinels is set (sentinel.c). NULL when out of memory
+ * or no master was found; the caller checks ->err and owns the context
+ * (redisFree()).
  */
 redisContext *cache_connect(struct timeval tv);
 
@@ -64,5 +66,13 @@ void cache_close(void);
 
 /* Would a connection opened under settings a differ from one under b? */
 bool cache_conn_settings_differ(const struct config *a, const struct config *b);
+
+/*
+ * With redis.wait_replica_ms set: wait until at least one replica has
+ * every write of this connection so far (Redis WAIT), so that a master
+ * lost right after cannot take it along. Returns 0 when confirmed or the
+ * setting is 0, -1 when no replica confirmed in time or Redis failed.
+ */
+int cache_wait_replica(void);
 
 #endif

@@ -66,7 +66,7 @@ rd(void)
 	redisContext *c = cache_connect(tv);
 
 	if (c == NULL || c->err) {
-		fprintf(stderr, "boxofficectl: redis: %s\n", c ? c->errstr : "out of memory");
+		fprintf(stderr, "boxofficectl: redis: %s\n", c ? c->errstr : "no master found");
 		exit(1);
 	}
 	return c;

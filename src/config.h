@@ -29,6 +29,9 @@ struct config {
 	int64_t cache_ttl_ms;
 	int64_t breaker_failures;
 	int64_t breaker_open_s;
+	char redis_sentinels[CONFIG_STR_MAX];	/* host:port,... or empty */
+	char redis_master_name[CONFIG_STR_MAX];
+	int64_t redis_wait_replica_ms;
 	/* [http] */
 	int64_t max_body;
 	char access_log[CONFIG_STR_MAX];

@@ -67,6 +67,7 @@ struct dbconn {
 	uint32_t prepared;		/* bit per statement prepared on conn */
 	struct timespec retry_at;	/* do not reconnect before this */
 	struct timespec lag_checked;	/* replicas: when lag was last read */
+	int host_next;			/* of a multi-host DSN: the one to try first */
 };
 
 _Static_assert(ST__MAX <= sizeof(((struct dbconn *)0)->prepared) * CHAR_BIT,
@@ -147,27 +148,17 @@ drop(struct dbconn *c, long backoff_ms)
 /*
  * Open a connection without blocking past connect_timeout_ms: libpq's own
  * connect_timeout has whole-second granularity and a two-second minimum.
- * Returns the connection or NULL.
+ * keys/vals as for PQconnectStartParams (expand: the first value is a
+ * connection string). Returns the connection or NULL.
  */
 static PGconn *
-connect_timed(const char *dsn)
+connect_one(const char *const *keys, const char *const *vals, int expand)
 {
-	const char *keys[] = { "dbname", "options", "application_name",
-			       "keepalives_idle", NULL };
-	char options[64];
-	const char *vals[5];
 	struct timespec deadline = after_ms((long)cfg.connect_timeout_ms);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	PGconn *conn = NULL;
 
-	snprintf(options, sizeof(options), "-c statement_timeout=%lld",
-		 (long long)cfg.statement_timeout_ms);
-	vals[0] = dsn;
-	vals[1] = options;
-	vals[2] = "boxoffice";
-	vals[3] = "30";
-	vals[4] = NULL;
-	conn = PQconnectStartParams(keys, vals, 1);
+	conn = PQconnectStartParams(keys, vals, expand);
 	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
 		goto fail;
 	while (st != PGRES_POLLING_OK) {
@@ -185,6 +176,97 @@ fail:
 		PQfinish(conn);
 	}
 	return NULL;
+}
+
+#define DB_MAX_HOSTS 8
+#define DB_MAX_KEYS 48
+
+/* Split list at commas in place into at most max items. Returns the count. */
+static int
+split_list(char *list, char **item, int max)
+{
+	int n = 0;
+	char *p = list;
+
+	while (n < max) {
+		item[n++] = p;
+		if ((p = strchr(p, ',')) == NULL)
+			break;
+		*p++ = '\0';
+	}
+	return n;
+}
+
+/*
+ * Connect c from dsn. A DSN may name several hosts (host=a,b,c
+ * target_session_attrs=read-write: whichever is the primary now). libpq
+ * tries them in turn, but when connecting asynchronously it leaves the
+ * timeout to the caller, so a dead host that answers nothing would use up
+ * the whole deadline and the next host would never be tried. Here each
+ * host gets connect_timeout_ms of its own, starting from the one that
+ * answered last time (c->host_next), so after a failover the dead host
+ * costs one timeout per reconnect at most. Returns the connection or NULL.
+ */
+static PGconn *
+connect_timed(struct dbconn *c, const char *dsn)
+{
+	const char *keys[DB_MAX_KEYS + 4], *vals[DB_MAX_KEYS + 4];
+	char options[64], hostbuf[CONFIG_STR_MAX], portbuf[CONFIG_STR_MAX];
+	char *host[DB_MAX_HOSTS], *port[DB_MAX_HOSTS];
+	PQconninfoOption *opts = NULL, *o;
+	PGconn *conn = NULL;
+	int k = 0, hi = -1, pi = -1, nh = 1, np = 0, i, h;
+
+	snprintf(options, sizeof(options), "-c statement_timeout=%lld",
+		 (long long)cfg.statement_timeout_ms);
+	opts = PQconninfoParse(dsn, NULL);
+	for (o = opts; o != NULL && o->keyword != NULL && k < DB_MAX_KEYS; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			hi = k;
+		else if (strcmp(o->keyword, "port") == 0)
+			pi = k;
+		keys[k] = o->keyword;
+		vals[k++] = o->val;
+	}
+	if (opts == NULL || hi < 0 || strchr(vals[hi], ',') == NULL ||
+	    strlen(vals[hi]) >= sizeof(hostbuf)) {
+		/* One host (or a DSN libpq will refuse, with its message). */
+		const char *k1[] = { "dbname", "options", "application_name",
+				     "keepalives_idle", NULL };
+		const char *v1[] = { dsn, options, "boxoffice", "30", NULL };
+
+		conn = connect_one(k1, v1, 1);
+		goto done;
+	}
+	/* Later keys override earlier ones: ours come last. */
+	keys[k] = "options";
+	vals[k++] = options;
+	keys[k] = "application_name";
+	vals[k++] = "boxoffice";
+	keys[k] = "keepalives_idle";
+	vals[k++] = "30";
+	keys[k] = NULL;
+	vals[k] = NULL;
+	strcpy(hostbuf, vals[hi]);
+	nh = split_list(hostbuf, host, DB_MAX_HOSTS);
+	if (pi >= 0 && strlen(vals[pi]) < sizeof(portbuf)) {
+		strcpy(portbuf, vals[pi]);
+		np = split_list(portbuf, port, DB_MAX_HOSTS);
+	}
+	for (i = 0; i < nh && conn == NULL; i++) {
+		h = (c->host_next + i) % nh;
+		vals[hi] = host[h];
+		if (np > 1)
+			vals[pi] = port[h < np ? h : np - 1];
+		if ((conn = connect_one(keys, vals, 0)) != NULL)
+			c->host_next = h;
+	}
+done:
+	if (opts != NULL)
+		PQconninfoFree(opts);
+	return conn;
 }
 
 /*
@@ -263,7 +345,7 @@ run(struct dbconn *c, const char *dsn, enum db_stmt st, const char *const *param
 	if (c->conn == NULL) {
 		if (!ignore_backoff && ms_between(&now, &c->retry_at) > 0)
 			return NULL;
-		if ((c->conn = connect_timed(dsn)) == NULL) {
+		if ((c->conn = connect_timed(c, dsn)) == NULL) {
 			drop(c, backoff_ms);
 			return NULL;
 		}

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -143,6 +144,10 @@ h_queue_join(struct req *r)
 		} else
 			break;
 	}
+	/* With redis.wait_replica_ms, a place is only given once a replica
+	 * has it too; the client's retry finds the same place. */
+	if ((rc == QJ_NEW || rc == QJ_AGAIN) && cache_wait_replica() != 0)
+		return queue_down(r);
 	switch (rc) {
 	case QJ_NEW:
 		metrics_add(M_QUEUE_JOINS, 1);

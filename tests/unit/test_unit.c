@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cache.h"
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
@@ -248,6 +249,41 @@ START_TEST(config_rejects_bad_values)
 	ck_assert(strstr(err, ":3:") != NULL);
 	unlink(path);
 	ck_assert_int_eq(config_load("/nonexistent/boxoffice.conf", &c, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(config_redis_sentinels)
+{
+	struct config c, d;
+	struct timeval tv = { 0, 200000 };
+	redisContext *rc = NULL;
+	char err[256];
+
+	config_defaults(&c);
+	ck_assert_str_eq(c.redis_sentinels, "");
+	ck_assert_str_eq(c.redis_master_name, "boxoffice");
+	ck_assert_int_eq(c.redis_wait_replica_ms, 0);
+	ck_assert_int_eq(config_set(&c, "redis", "wait_replica_ms", "60001", err,
+				    sizeof(err)), -1);
+	ck_assert_int_eq(config_load_string("[redis]\nsentinels = 10.0.0.1:26379,"
+					    "10.0.0.2:26379\nmaster_name = m1\n"
+					    "wait_replica_ms = 50\n", &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.redis_sentinels, "10.0.0.1:26379,10.0.0.2:26379");
+	ck_assert_str_eq(c.redis_master_name, "m1");
+	ck_assert_int_eq(c.redis_wait_replica_ms, 50);
+	/* A changed Sentinel list or master name means a new connection. */
+	d = c;
+	ck_assert(!cache_conn_settings_differ(&c, &d));
+	strcpy(d.redis_master_name, "m2");
+	ck_assert(cache_conn_settings_differ(&c, &d));
+	/* No Sentinel answers and the first guess refuses: an error context. */
+	config_defaults(&cfg);
+	strcpy(cfg.redis_sentinels, "127.0.0.1:1, bogus, 127.0.0.1:99999");
+	cfg.redis_port = 1;
+	rc = cache_connect(tv);
+	ck_assert(rc != NULL && rc->err != 0);
+	redisFree(rc);
+	config_defaults(&cfg);
 }
 END_TEST
 
@@ -569,6 +605,7 @@ suite(void)
 	tcase_add_test(tc, cookies_are_found_by_exact_name);
 	tcase_add_test(tc, config_defaults_and_file);
 	tcase_add_test(tc, config_rejects_bad_values);
+	tcase_add_test(tc, config_redis_sentinels);
 	tcase_add_test(tc, token_round_trip_and_tampering);
 	tcase_add_test(tc, jsoncheck_accepts_json_and_only_json);
 	tcase_add_test(tc, auth_levels_check_tokens_and_addresses);
