@@ -159,12 +159,7 @@ class TestAccessLevels(StackTest):
     @classmethod
     def sign_session(cls, user, iat=None, exp=None):
         """A session token (kind s) of user, with a fresh session id."""
-        now = int(time.time())
-        iat = now if iat is None else iat
-        exp = now + 600 if exp is None else exp
-        claims = "v1.s.%s.%s.%d.%d" % (user, os.urandom(16).hex(), iat, exp)
-        mac = hmac.new(cls.key, claims.encode(), hashlib.sha256)
-        return claims + "." + b64url(mac.digest())
+        return tokens.sign_session(cls.key, user, iat=iat, exp=exp)
 
     @classmethod
     def _admit(cls):
