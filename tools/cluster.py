@@ -437,16 +437,19 @@ class Cluster:
                            % (timeout, self.members()))
 
     def wait_members(self, count=3, timeout=120, sync=None):
-        """Wait until count members run (streaming replicas included) and,
-        in synchronous mode, one is the synchronous standby."""
+        """Wait until count members run (streaming replicas included), one
+        alone is the leader (an old primary back from a partition reports
+        itself leader until its Patroni has demoted it) and, in synchronous
+        mode, one is the synchronous standby."""
         sync = self.sync if sync is None else sync
         deadline = time.time() + timeout
         ms = []
         while time.time() < deadline:
             ms = self.members()
             running = [m for m in ms if m.get("state") in ("running", "streaming")]
-            if len(running) >= count and (not sync or
-                                         any(m.get("role") == "sync_standby" for m in ms)):
+            leaders = [m for m in ms if m.get("role") == "leader"]
+            if len(running) >= count and len(leaders) == 1 and (
+                    not sync or any(m.get("role") == "sync_standby" for m in ms)):
                 return ms
             time.sleep(0.5)
         raise ClusterError("PostgreSQL members did not settle: %s" % ms)
