@@ -10,9 +10,9 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, userId, randInt, jsonBody, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
+import { cfg, loadOptions, pause, setupTokens, vuEntry, url, authParams, userId, randInt, jsonBody, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:charge}': ['p(99)<1000'],
 });
 
@@ -29,7 +29,7 @@ const state = {};
 export default function (data) {
   const e = vuEntry(data, state, false);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const replay = state.last && Math.random() < 0.1;
@@ -52,5 +52,5 @@ export default function (data) {
   }
   if (res.status === 401) e.token = null;           // token expired: join again
   else if (res.status === 503) sleep(retryAfter(res) - 1);
-  sleep(1);
+  pause();
 }

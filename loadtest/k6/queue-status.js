@@ -8,9 +8,9 @@
 //   k6 run loadtest/k6/queue-status.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, jsonBody, retryAfter } from './lib/common.js';
+import { cfg, loadOptions, pause, setupTokens, vuEntry, url, authParams, jsonBody, retryAfter } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:status}': ['p(99)<1000'],
 });
 
@@ -25,7 +25,7 @@ const state = {};
 export default function (data) {
   const e = vuEntry(data, state, false);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const res = http.get(url('/api/queues/status'), authParams(e.token, 'status'));
@@ -42,5 +42,5 @@ export default function (data) {
   } else if (res.status === 503) {
     sleep(retryAfter(res) - 1);
   }
-  sleep(1);
+  pause();
 }

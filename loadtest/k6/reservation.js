@@ -10,9 +10,9 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, JSON_HEADERS } from './lib/common.js';
+import { cfg, loadOptions, pause, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, JSON_HEADERS } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:hold}': ['p(99)<1000'],
 });
 
@@ -32,7 +32,7 @@ const state = {};
 export default function (data) {
   const e = vuEntry(data, state, true);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
@@ -60,5 +60,5 @@ export default function (data) {
   } else if (res.status === 503) {
     sleep(retryAfter(res) - 1);
   }
-  sleep(1);
+  pause();
 }

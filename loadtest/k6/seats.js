@@ -8,9 +8,9 @@
 //   k6 run loadtest/k6/seats.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, retryAfter } from './lib/common.js';
+import { cfg, loadOptions, pause, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, retryAfter } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:seats}': ['p(99)<1000'],
 });
 
@@ -25,7 +25,7 @@ const state = {};
 export default function (data) {
   const e = vuEntry(data, state, true);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
@@ -38,5 +38,5 @@ export default function (data) {
   });
   if (res.status === 401) e.token = null;          // turn over: join again
   else if (res.status === 503) sleep(retryAfter(res) - 1);
-  sleep(1);
+  pause();
 }
