@@ -1,12 +1,12 @@
 // balance.js: GET /api/users/{id}/balance.
 //
-// setup() joins one user per VU; the queue token (WAITING or ACTIVE) is
-// accepted for the user's own balance.
+// Each VU joins the queue as its user on its first iteration; the queue
+// token (WAITING or ACTIVE) is accepted for the user's own balance.
 //
 //   k6 run loadtest/k6/balance.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { cfg, loadOptions, pause, setupTokens, vuEntry, url, authParams, userId, jsonBody, retryAfter } from './lib/common.js';
+import { cfg, loadOptions, pause, vuEntry, url, authParams, userId, jsonBody, retryAfter } from './lib/common.js';
 
 export const options = loadOptions({
   'http_req_duration{name:balance}': ['p(99)<1000'],
@@ -14,14 +14,11 @@ export const options = loadOptions({
 
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }));
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, false) };
-}
 
 const state = {};
 
-export default function (data) {
-  const e = vuEntry(data, state, false);
+export default function () {
+  const e = vuEntry(state, false);
   if (!e.token) {
     pause();
     return;

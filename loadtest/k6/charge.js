@@ -1,7 +1,7 @@
 // charge.js: POST /api/users/{id}/balance/charge.
 //
-// setup() joins one user per VU; the queue token (WAITING or ACTIVE) is
-// accepted for the user's own balance. Every iteration charges a random
+// Each VU joins the queue as its user on its first iteration; the queue
+// token (WAITING or ACTIVE) is accepted for the user's own balance. Every iteration charges a random
 // amount with a new Idempotency-Key; one in ten sends the previous request
 // again with the same key, which must get the same answer and move no
 // money.
@@ -10,7 +10,7 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { cfg, loadOptions, pause, setupTokens, vuEntry, url, authParams, userId, randInt, jsonBody, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
+import { cfg, loadOptions, pause, vuEntry, url, authParams, userId, randInt, jsonBody, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
 
 export const options = loadOptions({
   'http_req_duration{name:charge}': ['p(99)<1000'],
@@ -20,14 +20,11 @@ http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }));
 
 const replays = new Counter('charge_replays');
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, false) };
-}
 
 const state = {};
 
-export default function (data) {
-  const e = vuEntry(data, state, false);
+export default function () {
+  const e = vuEntry(state, false);
   if (!e.token) {
     pause();
     return;

@@ -1,6 +1,7 @@
 // payment.js: POST /api/payments of a seat the VU's user holds.
 //
-// setup() gets ACTIVE tokens (one user per VU). Each iteration holds a
+// Each VU joins as its user and waits until ACTIVE on its first
+// iteration (lib/common.js vuEntry). Each iteration holds a
 // random seat (up to 5 tries: 409 SEAT_TAKEN is expected) and pays it
 // with an Idempotency-Key. A payment ends the user's turn, so the VU goes
 // on as its next user (nextUser: VU, VU + VUS, ...; no balance runs dry),
@@ -14,7 +15,7 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { cfg, loadOptions, pause, nextUser, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
+import { cfg, loadOptions, pause, nextUser, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
 
 export const options = loadOptions({
   'http_req_duration{name:payment}': ['p(99)<1000'],
@@ -26,9 +27,6 @@ const paymentsOk = new Counter('payments_ok');
 const insufficient = new Counter('payments_insufficient_balance');
 const soldOut = new Counter('sold_out');
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, true) };
-}
 
 const state = {};
 
@@ -54,8 +52,8 @@ function holdSomething(e) {
   return null;
 }
 
-export default function (data) {
-  const e = vuEntry(data, state, true);
+export default function () {
+  const e = vuEntry(state, true);
   if (!e.token) {
     pause();
     return;

@@ -17,7 +17,8 @@
 //   SEATS        50       seats per schedule
 //   MAX_ACTIVE   200      the server's queue.max_active (ACTIVE users at
 //                         once per concert)
-//   SETUP_WAIT   120      seconds setup() waits for users to be admitted
+//   SETUP_WAIT   120      seconds journey.js waits for its checker users
+//                         to be admitted
 //   EXECUTOR     ramping-vus (the reports' shape) or constant-arrival-rate
 //                         (a fixed load: RATE iterations a second for
 //                         DURATION, default 30s, with up to VUS VUs)
@@ -265,24 +266,6 @@ export function activateAll(entries, seconds) {
   return entries;
 }
 
-// Tokens for `n` users, one user per VU: users nthUser(0..n-1), each in
-// concert concertOf(user). With needActive, waits (up to SETUP_WAIT) until
-// they are admitted; at most MAX_ACTIVE per concert can be.
-export function setupTokens(n, needActive) {
-  const count = Math.min(n, userCount, needActive ? cfg.maxActive * cfg.concerts : n);
-  const entries = [];
-  for (let i = 0; i < count; i++) {
-    const user = nthUser(i);
-    entries.push({ user, concert: concertOf(user), token: null, status: null });
-  }
-  joinMany(entries);
-  if (needActive) activateAll(entries, cfg.setupWait);
-  const ok = entries.filter((e) => e.token && (!needActive || e.status === 'ACTIVE'));
-  console.log(`setup: ${ok.length} of ${count} users have ${needActive ? 'an ACTIVE' : 'a'} token`);
-  if (ok.length === 0) throw new Error('setup: no usable tokens (is the stack up and seeded?)');
-  return ok;
-}
-
 // One user's way in, from a VU: join, then poll until ACTIVE (every
 // second, or as Retry-After says), at most maxWait seconds. Returns the
 // ACTIVE token or null.
@@ -321,16 +304,15 @@ export function joinUntilActive(user, concert, maxWait, tagPrefix) {
   return null;
 }
 
-// The user's token for this VU: setup's if there is one, else its own.
-// data.tokens: entries from setupTokens. Kept per VU in `state`.
-export function vuEntry(data, state, needActive) {
+// The VU's user and token, kept in `state` (one object per VU): on first
+// use, and whenever the token has ended (turn over, expiry), the VU joins
+// the queue as its user (nthUser(VU-1), or the user payment.js moved on
+// to), and with needActive waits until admitted. Not from setup(): k6 gives
+// every VU its own copy of setup()'s data, and 1,000 copies of 1,000
+// tokens made k6's heap 600 MB, whose garbage collection then took whole
+// seconds of CPU on the cores the server shares (see the README).
+export function vuEntry(state, needActive) {
   if (state.entry && state.entry.token) return state.entry;
-  const list = (data && data.tokens) || [];
-  if (!state.used && list.length > 0 && __VU <= list.length) {
-    state.used = true;
-    state.entry = Object.assign({}, list[__VU - 1]);
-    return state.entry;
-  }
   const user = state.entry ? state.entry.user : nthUser(__VU - 1);
   const concert = concertOf(user);
   let token = null;
@@ -343,7 +325,6 @@ export function vuEntry(data, state, needActive) {
     const b = jsonBody(r);
     token = r.status === 201 && b ? b.token : null;
   }
-  state.used = true;
   state.entry = { user, concert, token, status: needActive ? 'ACTIVE' : null };
   return state.entry;
 }
