@@ -87,7 +87,7 @@ export const options = {
   thresholds: {
     http_req_failed: ['rate<0.01'],
     sale_paid: ['count>0'],
-    // a place lost while its buyer polled it every second
+    // places dropped before their buyer came, or while it polled
     sale_lost_place: ['count==0'],
   },
   setupTimeout: '120s',
@@ -182,40 +182,67 @@ export function waiter() {
   for (let k = w; k < QUEUED; k += WAITER_VUS) mine.push(k);
   const t0 = testStart();
   const waiting = [];
-  mine.forEach((k, i) => {
-    // slot k joins at JOIN_SECONDS * k / QUEUED: the crowd arrives in order
-    const due = t0 + (JOIN_SECONDS * 1000 * k) / QUEUED;
-    if (Date.now() < due) sleep((due - Date.now()) / 1000);
-    const user = userOf(k);
-    const b = join(user, 'join');
-    if (!b) {
-      record('join', { k, user, ok: false, t: Date.now() });
-      return;
-    }
-    record('join', { k, user, ok: true, number: b.queueNumber, status: b.status,
-      rejoined: b.rejoined === true, t: Date.now() });
-    if (b.status === 'WAITING') waiting.push({ k, user, token: b.token, number: b.queueNumber });
-  });
+  // slot k joins at JOIN_SECONDS * k / QUEUED: the crowd arrives in
+  // order; the users due at the same moment join at once (http.batch)
+  const due = (k) => t0 + (JOIN_SECONDS * 1000 * k) / QUEUED;
+  let i = 0;
+  while (i < mine.length) {
+    const wait = due(mine[i]) - Date.now();
+    if (wait > 0) sleep(wait / 1000);
+    const chunk = [];
+    while (i < mine.length && chunk.length < 20 && due(mine[i]) <= Date.now()) chunk.push(mine[i++]);
+    const res = http.batch(chunk.map((k) => ({
+      method: 'POST', url: url('/api/queues/token'),
+      body: JSON.stringify({ concertId: CONCERT, userId: userId(userOf(k)) }),
+      params: { headers: JSON_HEADERS, tags: { name: 'join' } },
+    })));
+    res.forEach((r, j) => {
+      const k = chunk[j];
+      const user = userOf(k);
+      let b = jsonBody(r);
+      if (r.status !== 201 || !b || !b.token) {
+        refusedAnswer('join', r);
+        b = join(user, 'join');                 // once more, as told
+      }
+      if (!b) {
+        record('join', { k, user, ok: false, t: Date.now() });
+        return;
+      }
+      record('join', { k, user, ok: true, number: b.queueNumber, status: b.status,
+        rejoined: b.rejoined === true, t: Date.now() });
+      if (b.status === 'WAITING') waiting.push({ k, user, token: b.token, number: b.queueNumber });
+    });
+  }
   const state = {};
   let left = waiting;
+  // spread the waiters' rounds over POLL_EVERY, as the crowd's pages do
+  sleep((POLL_EVERY * w) / WAITER_VUS);
   while (left.length > 0 && elapsed() < MAX_SECONDS) {
     const roundStart = Date.now();
     if (soldOutWatch(state)) break;
     const still = [];
-    left.forEach((e) => {
-      const p = poll(e.token, 'status');
-      if (!p.body) {
-        still.push(e);
-        return;
-      }
-      if (p.body.status === 'WAITING') {
-        e.token = p.body.token;
-        still.push(e);
-      }
-      // ACTIVE: the user's buyer takes over; EXPIRED: the turn is over
-      // (the buyer paid) or the place was lost, which the buyer's asking
-      // again tells (rejoined false: a new place)
-    });
+    // the users' pages poll at the same time, not one after the other: a
+    // round of one by one polls could outlast queue.abandon_after
+    for (let i = 0; i < left.length; i += 10) {
+      const chunk = left.slice(i, i + 10);
+      const res = http.batch(chunk.map((e) => ({
+        method: 'GET', url: url('/api/queues/status'), params: authParams(e.token, 'status'),
+      })));
+      res.forEach((r, j) => {
+        const e = chunk[j];
+        const b = jsonBody(r);
+        if (r.status !== 200 || !b) {
+          refusedAnswer('status', r);
+          still.push(e);
+        } else if (b.status === 'WAITING') {
+          e.token = b.token;
+          still.push(e);
+        }
+        // ACTIVE: the user's buyer takes over; EXPIRED: the turn is over
+        // (the buyer paid) or the place was lost, which the buyer's asking
+        // again tells (rejoined false: a new place)
+      });
+    }
     left = still;
     const rest = POLL_EVERY - (Date.now() - roundStart) / 1000;
     if (rest > 0 && left.length > 0) sleep(rest);
@@ -360,6 +387,14 @@ export function buyer() {
     const number = b.queueNumber;
     const rejoined = b.rejoined === true;
     let token = b.token;
+    if (!rejoined && b.status === 'WAITING' && b.position > 2 * BUYERS) {
+      // a new place at the back: the old one was dropped. Waiting there
+      // would keep this buyer from the next users of its slice, who are
+      // admitted meanwhile and would hold their ACTIVE slots unused.
+      lostPlace.add(1);
+      record('buyer', { k, user, number, rejoined, outcome: 'place_lost', t: Date.now() });
+      continue;
+    }
     let polls = 0;
     while (b && b.status === 'WAITING' && elapsed() < MAX_SECONDS) {
       sleep(1);
