@@ -387,8 +387,10 @@ export function buyer() {
     const number = b.queueNumber;
     const rejoined = b.rejoined === true;
     let token = b.token;
-    if (!rejoined && b.status === 'WAITING' && b.position > 2 * BUYERS) {
-      // a new place at the back: the old one was dropped. Waiting there
+    if (!rejoined && b.status === 'WAITING' && number > QUEUED) {
+      // a new place behind the whole crowd: the old one was dropped (a
+      // first join by the buyer, ahead of a late waiter, gets a number
+      // among the crowd's and is waited for as usual). Waiting there
       // would keep this buyer from the next users of its slice, who are
       // admitted meanwhile and would hold their ACTIVE slots unused.
       lostPlace.add(1);
