@@ -1,29 +1,26 @@
 // balance.js: GET /api/users/{id}/balance.
 //
-// setup() joins one user per VU; the queue token (WAITING or ACTIVE) is
-// accepted for the user's own balance.
+// Each VU joins the queue as its user on its first iteration; the queue
+// token (WAITING or ACTIVE) is accepted for the user's own balance.
 //
 //   k6 run loadtest/k6/balance.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, userId, jsonBody, retryAfter } from './lib/common.js';
+import { cfg, loadOptions, pause, vuEntry, url, authParams, userId, jsonBody, retryAfter } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:balance}': ['p(99)<1000'],
 });
 
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }));
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, false) };
-}
 
 const state = {};
 
-export default function (data) {
-  const e = vuEntry(data, state, false);
+export default function () {
+  const e = vuEntry(state, false);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const res = http.get(url(`/api/users/${userId(e.user)}/balance`), authParams(e.token, 'balance'));
@@ -35,5 +32,5 @@ export default function (data) {
   });
   if (res.status === 401) e.token = null;           // token expired: join again
   else if (res.status === 503) sleep(retryAfter(res) - 1);
-  sleep(1);
+  pause();
 }

@@ -1,7 +1,7 @@
 // charge.js: POST /api/users/{id}/balance/charge.
 //
-// setup() joins one user per VU; the queue token (WAITING or ACTIVE) is
-// accepted for the user's own balance. Every iteration charges a random
+// Each VU joins the queue as its user on its first iteration; the queue
+// token (WAITING or ACTIVE) is accepted for the user's own balance. Every iteration charges a random
 // amount with a new Idempotency-Key; one in ten sends the previous request
 // again with the same key, which must get the same answer and move no
 // money.
@@ -10,9 +10,9 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, userId, randInt, jsonBody, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
+import { cfg, loadOptions, pause, vuEntry, url, authParams, userId, randInt, jsonBody, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:charge}': ['p(99)<1000'],
 });
 
@@ -20,16 +20,13 @@ http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }));
 
 const replays = new Counter('charge_replays');
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, false) };
-}
 
 const state = {};
 
-export default function (data) {
-  const e = vuEntry(data, state, false);
+export default function () {
+  const e = vuEntry(state, false);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const replay = state.last && Math.random() < 0.1;
@@ -52,5 +49,5 @@ export default function (data) {
   }
   if (res.status === 401) e.token = null;           // token expired: join again
   else if (res.status === 503) sleep(retryAfter(res) - 1);
-  sleep(1);
+  pause();
 }

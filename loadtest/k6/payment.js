@@ -1,10 +1,12 @@
 // payment.js: POST /api/payments of a seat the VU's user holds.
 //
-// setup() gets ACTIVE tokens (one user per VU). Each iteration holds a
+// Each VU joins as its user and waits until ACTIVE on its first
+// iteration (lib/common.js vuEntry). Each iteration holds a
 // random seat (up to 5 tries: 409 SEAT_TAKEN is expected) and pays it
-// with an Idempotency-Key. A payment ends the user's turn, so the next
-// iteration joins the queue again and waits to be admitted (polling every
-// second, honouring Retry-After) before holding the next seat.
+// with an Idempotency-Key. A payment ends the user's turn, so the VU goes
+// on as its next user (nextUser: VU, VU + VUS, ...; no balance runs dry),
+// who joins the queue and waits to be admitted (polling every second,
+// honouring Retry-After) before holding the next seat.
 // 402 INSUFFICIENT_BALANCE (the opening balance pays a few seats) is an
 // expected outcome; the unpaid hold is then released. Once every seat is
 // sold, holds only get 409 (counted as sold_out).
@@ -13,9 +15,9 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
+import { cfg, loadOptions, pause, nextUser, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:payment}': ['p(99)<1000'],
 });
 
@@ -25,9 +27,6 @@ const paymentsOk = new Counter('payments_ok');
 const insufficient = new Counter('payments_insufficient_balance');
 const soldOut = new Counter('sold_out');
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, true) };
-}
 
 const state = {};
 
@@ -53,15 +52,15 @@ function holdSomething(e) {
   return null;
 }
 
-export default function (data) {
-  const e = vuEntry(data, state, true);
+export default function () {
+  const e = vuEntry(state, true);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const hold = holdSomething(e);
   if (hold === null) {
-    sleep(1);
+    pause();
     return;
   }
   const res = http.post(url('/api/payments'), JSON.stringify({ reservationId: hold.id }),
@@ -73,12 +72,13 @@ export default function (data) {
   });
   if (res.status === 201) {
     paymentsOk.add(1);
-    e.token = null;                 // the turn has ended: join again next time
+    e.token = null;                 // the turn has ended: the next user joins
+    e.user = nextUser(e.user);
   } else if (res.status === 402) {
     insufficient.add(1);
     http.del(url(`/api/reservations/${hold.id}`), null, authParams(e.token, 'release'));
   } else if (res.status === 401) {
     e.token = null;
   }
-  sleep(1);
+  pause();
 }

@@ -9,11 +9,11 @@
 //   k6 run loadtest/k6/queue-token.js
 //   k6 run -e VUS=200 -e RAMP=30s -e USERS=100000 -e CONCERTS=10 loadtest/k6/queue-token.js
 import http from 'k6/http';
-import { check, sleep } from 'k6';
+import { check } from 'k6';
 import exec from 'k6/execution';
-import { cfg, rampingOptions, userCount, nthUser, userId, url, JSON_HEADERS, jsonBody } from './lib/common.js';
+import { cfg, loadOptions, pause, userCount, nthUser, userId, url, JSON_HEADERS, jsonBody } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:join}': ['p(99)<1000'],
 });
 
@@ -33,5 +33,5 @@ export default function () {
     'a token and a place': () => b !== null && typeof b.token === 'string' && b.queueNumber > 0,
     'WAITING or ACTIVE': () => b !== null && (b.status === 'WAITING' || b.status === 'ACTIVE'),
   });
-  sleep(1);
+  pause();
 }

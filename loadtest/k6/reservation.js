@@ -1,6 +1,7 @@
 // reservation.js: POST /api/reservations (hold a seat), then release it.
 //
-// setup() gets ACTIVE tokens (one user per VU). Each iteration holds a
+// Each VU joins as its user and waits until ACTIVE on its first
+// iteration (lib/common.js vuEntry). Each iteration holds a
 // random seat of a random schedule of the token's concert. 409 SEAT_TAKEN
 // (someone else holds it) and 409 HOLD_LIMIT are expected outcomes, not
 // errors. A hold that succeeds is released at once (DELETE), so the seats
@@ -10,9 +11,9 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, JSON_HEADERS } from './lib/common.js';
+import { cfg, loadOptions, pause, vuEntry, url, authParams, scheduleId, randInt, jsonBody, errorCode, retryAfter, JSON_HEADERS } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:hold}': ['p(99)<1000'],
 });
 
@@ -23,16 +24,13 @@ const holdsOk = new Counter('holds_ok');
 const seatTaken = new Counter('holds_seat_taken');
 const holdLimit = new Counter('holds_limit');
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, true) };
-}
 
 const state = {};
 
-export default function (data) {
-  const e = vuEntry(data, state, true);
+export default function () {
+  const e = vuEntry(state, true);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
@@ -60,5 +58,5 @@ export default function (data) {
   } else if (res.status === 503) {
     sleep(retryAfter(res) - 1);
   }
-  sleep(1);
+  pause();
 }

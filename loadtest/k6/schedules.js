@@ -3,10 +3,10 @@
 //
 //   k6 run loadtest/k6/schedules.js
 import http from 'k6/http';
-import { check, sleep } from 'k6';
-import { cfg, rampingOptions, url, randInt, jsonBody } from './lib/common.js';
+import { check } from 'k6';
+import { cfg, loadOptions, pause, url, randInt, jsonBody } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:schedules}': ['p(99)<1000'],
 });
 
@@ -31,5 +31,5 @@ export default function () {
     'free seats never above total': () => b !== null && Array.isArray(b.schedules) &&
       b.schedules.every((s) => s.availableSeats >= 0 && s.availableSeats <= s.totalSeats),
   });
-  sleep(1);
+  pause();
 }

@@ -1,6 +1,7 @@
 // seats.js: GET /api/concerts/{c}/schedules/{s}/seats with ACTIVE tokens.
 //
-// setup() joins one user per VU and waits until they are admitted (at most
+// Each VU joins as its user on its first iteration and waits until it is
+// admitted (at most
 // MAX_ACTIVE per concert: with more VUs than MAX_ACTIVE x CONCERTS, the
 // rest wait in the queue from their VU, as real users would). Each
 // iteration reads the map of a random schedule of the token's concert.
@@ -8,24 +9,21 @@
 //   k6 run loadtest/k6/seats.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { cfg, rampingOptions, setupTokens, vuEntry, url, authParams, scheduleId, randInt, jsonBody, retryAfter } from './lib/common.js';
+import { cfg, loadOptions, pause, vuEntry, url, authParams, scheduleId, randInt, jsonBody, retryAfter } from './lib/common.js';
 
-export const options = rampingOptions({
+export const options = loadOptions({
   'http_req_duration{name:seats}': ['p(99)<1000'],
 });
 
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }));
 
-export function setup() {
-  return { tokens: setupTokens(cfg.vus, true) };
-}
 
 const state = {};
 
-export default function (data) {
-  const e = vuEntry(data, state, true);
+export default function () {
+  const e = vuEntry(state, true);
   if (!e.token) {
-    sleep(1);
+    pause();
     return;
   }
   const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
@@ -38,5 +36,5 @@ export default function (data) {
   });
   if (res.status === 401) e.token = null;          // turn over: join again
   else if (res.status === 503) sleep(retryAfter(res) - 1);
-  sleep(1);
+  pause();
 }

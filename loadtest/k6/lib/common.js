@@ -6,6 +6,7 @@
 //   VUS          1000     peak virtual users (ramping-vus scripts)
 //   RAMP         60s      ramp from 0 to VUS
 //   DURATION     0s       time spent at VUS after the ramp
+//   RAMP_DOWN    10s      ramp from VUS back to 0
 //   USERS        1000     demo users in the database (user i has UUID
 //                         00000000-0000-4000-8000-<i, 12 digits>)
 //   USER_OFFSET  0        use users USER_OFFSET+1 .. USERS (to keep two
@@ -16,7 +17,18 @@
 //   SEATS        50       seats per schedule
 //   MAX_ACTIVE   200      the server's queue.max_active (ACTIVE users at
 //                         once per concert)
-//   SETUP_WAIT   120      seconds setup() waits for users to be admitted
+//   SETUP_WAIT   120      seconds journey.js waits for its checker users
+//                         to be admitted
+//   EXECUTOR     ramping-vus (the reports' shape) or constant-arrival-rate
+//                         (a fixed load: RATE iterations a second for
+//                         DURATION, default 30s, with up to VUS VUs)
+//   RATE         iterations a second (constant-arrival-rate)
+//   PREALLOCATED_VUS      VUs started before a constant-arrival-rate run
+//                         (default VUS / 4)
+//   PAUSE        seconds each iteration pauses at its end: 1 with
+//                         ramping-vus (the reports' sleep(1)), 0 with
+//                         constant-arrival-rate (the rate sets the pace)
+//   SMOKE        1: also require every check to pass (checks rate==1)
 // The defaults match `./dev up` (seed 5,4,50,1000). For the load of the
 // reports seed more: BOXOFFICE_SEED=10,4,2000,100000 ./dev up, then
 // USERS=100000 CONCERTS=10 SEATS=2000.
@@ -31,11 +43,30 @@ function envInt(name, dflt) {
   return n;
 }
 
+function envFloat(name, dflt) {
+  const v = __ENV[name];
+  if (v === undefined || v === '') return dflt;
+  const n = parseFloat(v);
+  if (isNaN(n) || n < 0) throw new Error(`${name} must be a non-negative number, not ${v}`);
+  return n;
+}
+
+const EXECUTOR = __ENV.EXECUTOR || 'ramping-vus';
+if (EXECUTOR !== 'ramping-vus' && EXECUTOR !== 'constant-arrival-rate') {
+  throw new Error(`EXECUTOR must be ramping-vus or constant-arrival-rate, not ${EXECUTOR}`);
+}
+const ARRIVAL = EXECUTOR === 'constant-arrival-rate';
+
 export const cfg = {
+  executor: EXECUTOR,
+  rate: envFloat('RATE', 100),
+  pause: envFloat('PAUSE', ARRIVAL ? 0 : 1),
+  smoke: __ENV.SMOKE === '1',
   baseUrl: (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, ''),
   vus: envInt('VUS', 1000),
   ramp: __ENV.RAMP || '60s',
-  duration: __ENV.DURATION || '0s',
+  duration: __ENV.DURATION || (ARRIVAL ? '30s' : '0s'),
+  rampDown: __ENV.RAMP_DOWN || '10s',
   users: envInt('USERS', 1000),
   userOffset: envInt('USER_OFFSET', 0),
   concerts: envInt('CONCERTS', 5),
@@ -105,27 +136,60 @@ export function idemKey(prefix) {
   return `${prefix}-${__VU}-${__ITER}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
 }
 
-// The ramping-vus shape of the load reports: 0 -> VUS over RAMP, VUS for
-// DURATION, then down.
-export function rampingOptions(extraThresholds) {
-  const stages = [{ duration: cfg.ramp, target: cfg.vus }];
-  if (cfg.duration !== '0s' && cfg.duration !== '0') {
-    stages.push({ duration: cfg.duration, target: cfg.vus });
+// The end of an iteration: the reports' think time, sleep(1), unless
+// PAUSE says otherwise (0 in arrival-rate runs, where the executor sets
+// the pace and a sleeping VU would only be one more VU to start).
+export function pause() {
+  if (cfg.pause > 0) sleep(cfg.pause);
+}
+
+// The next user a VU plays after its user's turn ended with a payment:
+// each VU walks its own users (VU, VU + VUS, VU + 2 VUS, ...), so no
+// user's balance runs dry and no two VUs share a user.
+export function nextUser(user) {
+  return cfg.userOffset + ((user - cfg.userOffset - 1 + cfg.vus) % userCount) + 1;
+}
+
+// The scenario and thresholds every script but journey.js and sale.js
+// uses. EXECUTOR=ramping-vus (default) is the shape of the load reports:
+// 0 -> VUS over RAMP, VUS for DURATION, then down over RAMP_DOWN.
+// EXECUTOR=constant-arrival-rate is a fixed load: RATE iterations a second
+// for DURATION, whatever the answer times, with up to VUS VUs.
+// Thresholds: p(99) under 1 s and under 1 % failed requests; with SMOKE=1
+// every check must pass too.
+export function loadOptions(extraThresholds) {
+  let scenario;
+  if (ARRIVAL) {
+    scenario = {
+      executor: 'constant-arrival-rate',
+      rate: cfg.rate,
+      timeUnit: '1s',
+      duration: cfg.duration,
+      preAllocatedVUs: Math.max(1, Math.min(cfg.vus, envInt('PREALLOCATED_VUS', Math.ceil(cfg.vus / 4)))),
+      maxVUs: Math.max(1, cfg.vus),
+      gracefulStop: '10s',
+    };
+  } else {
+    const stages = [{ duration: cfg.ramp, target: cfg.vus }];
+    if (cfg.duration !== '0s' && cfg.duration !== '0') {
+      stages.push({ duration: cfg.duration, target: cfg.vus });
+    }
+    stages.push({ duration: cfg.rampDown, target: 0 });
+    scenario = {
+      executor: 'ramping-vus',
+      startVUs: 0,
+      stages,
+      gracefulRampDown: '10s',
+    };
   }
-  stages.push({ duration: '10s', target: 0 });
+  const thresholds = Object.assign({
+    http_req_duration: ['p(99)<1000'],
+    http_req_failed: ['rate<0.01'],
+  }, extraThresholds || {});
+  if (cfg.smoke) thresholds.checks = ['rate==1'];
   return {
-    scenarios: {
-      load: {
-        executor: 'ramping-vus',
-        startVUs: 0,
-        stages,
-        gracefulRampDown: '10s',
-      },
-    },
-    thresholds: Object.assign({
-      http_req_duration: ['p(99)<1000'],
-      http_req_failed: ['rate<0.01'],
-    }, extraThresholds || {}),
+    scenarios: { load: scenario },
+    thresholds,
     setupTimeout: `${cfg.setupWait + 120}s`,
     teardownTimeout: '300s',
     batch: cfg.batch,
@@ -202,24 +266,6 @@ export function activateAll(entries, seconds) {
   return entries;
 }
 
-// Tokens for `n` users, one user per VU: users nthUser(0..n-1), each in
-// concert concertOf(user). With needActive, waits (up to SETUP_WAIT) until
-// they are admitted; at most MAX_ACTIVE per concert can be.
-export function setupTokens(n, needActive) {
-  const count = Math.min(n, userCount, needActive ? cfg.maxActive * cfg.concerts : n);
-  const entries = [];
-  for (let i = 0; i < count; i++) {
-    const user = nthUser(i);
-    entries.push({ user, concert: concertOf(user), token: null, status: null });
-  }
-  joinMany(entries);
-  if (needActive) activateAll(entries, cfg.setupWait);
-  const ok = entries.filter((e) => e.token && (!needActive || e.status === 'ACTIVE'));
-  console.log(`setup: ${ok.length} of ${count} users have ${needActive ? 'an ACTIVE' : 'a'} token`);
-  if (ok.length === 0) throw new Error('setup: no usable tokens (is the stack up and seeded?)');
-  return ok;
-}
-
 // One user's way in, from a VU: join, then poll until ACTIVE (every
 // second, or as Retry-After says), at most maxWait seconds. Returns the
 // ACTIVE token or null.
@@ -258,16 +304,15 @@ export function joinUntilActive(user, concert, maxWait, tagPrefix) {
   return null;
 }
 
-// The user's token for this VU: setup's if there is one, else its own.
-// data.tokens: entries from setupTokens. Kept per VU in `state`.
-export function vuEntry(data, state, needActive) {
+// The VU's user and token, kept in `state` (one object per VU): on first
+// use, and whenever the token has ended (turn over, expiry), the VU joins
+// the queue as its user (nthUser(VU-1), or the user payment.js moved on
+// to), and with needActive waits until admitted. Not from setup(): k6 gives
+// every VU its own copy of setup()'s data, and 1,000 copies of 1,000
+// tokens made k6's heap 600 MB, whose garbage collection then took whole
+// seconds of CPU on the cores the server shares (see the README).
+export function vuEntry(state, needActive) {
   if (state.entry && state.entry.token) return state.entry;
-  const list = (data && data.tokens) || [];
-  if (!state.used && list.length > 0 && __VU <= list.length) {
-    state.used = true;
-    state.entry = Object.assign({}, list[__VU - 1]);
-    return state.entry;
-  }
   const user = state.entry ? state.entry.user : nthUser(__VU - 1);
   const concert = concertOf(user);
   let token = null;
@@ -280,7 +325,6 @@ export function vuEntry(data, state, needActive) {
     const b = jsonBody(r);
     token = r.status === 201 && b ? b.token : null;
   }
-  state.used = true;
   state.entry = { user, concert, token, status: needActive ? 'ACTIVE' : null };
   return state.entry;
 }
