@@ -316,7 +316,11 @@ class Cluster:
                 "--initial-advertise-peer-urls", "http://%s:%d" % (addr(host), ETCD_PEER_PORT),
                 "--initial-cluster", members, "--initial-cluster-token", self.prefix,
                 "--initial-cluster-state", "new",
-                "--heartbeat-interval", "100", "--election-timeout", "1000"]
+                "--heartbeat-interval", "100", "--election-timeout", "1000",
+                # A member back from a partition has campaigned alone and
+                # carries a higher term: without a pre-vote it would depose
+                # the working leader and stall Patroni's every read.
+                "--pre-vote"]
 
     # ---------------------------------------------------------- patroni
     def patroni_conf(self, host):
@@ -370,17 +374,17 @@ class Cluster:
         for h in DB_HOSTS:
             if not self.link_up(h):
                 continue
-            st, doc = self.patroni_api(h, "/cluster")
+            st, doc = self.patroni_api(h, "/cluster", timeout=3)
             if st == 200 and doc:
                 out[h] = doc.get("members", [])
         return out
 
     def _majority_view(self):
-        """The view most members share (a member just back from a
-        partition may still report its stale one)."""
+        """The view that a majority of the db hosts share about who leads,
+        or [] when there is no such majority. A member just back from a
+        partition reports its stale view, in which it still leads, until
+        its Patroni reaches etcd again; alone it must never decide."""
         views = self.views()
-        if not views:
-            return []
 
         def leader_of(ms):
             return next((m["name"] for m in ms if m.get("role") == "leader"
@@ -388,7 +392,9 @@ class Cluster:
         votes = {}
         for ms in views.values():
             votes[leader_of(ms)] = votes.get(leader_of(ms), 0) + 1
-        best = max(votes, key=votes.get)
+        best = max(votes, key=votes.get) if votes else None
+        if best is None or votes[best] < len(DB_HOSTS) // 2 + 1:
+            return []
         return next(ms for ms in views.values() if leader_of(ms) == best)
 
     def members(self):
@@ -396,15 +402,13 @@ class Cluster:
         return self._majority_view()
 
     def leader(self):
-        """The db host that is the running leader: the one whose Patroni
-        answers /primary (it holds the lock and runs read-write), else as
-        the majority's view of the DCS says."""
-        probed = self.primary_by_probe()
-        if len(probed) == 1:
-            return probed[0]
+        """The db host that is the running leader as a majority of the
+        Patroni members sees it, provided it also answers /primary (holds
+        the lock and runs read-write); None while that is not settled."""
         for m in self.members():
             if m.get("role") == "leader" and m.get("state") == "running":
-                return m["name"]
+                if self.patroni_api(m["name"], "/primary", timeout=3)[0] == 200:
+                    return m["name"]
         return None
 
     def primary_by_probe(self):
@@ -461,7 +465,7 @@ class Cluster:
             # The leader may change under our feet (a drill): ask again.
             for attempt in range(5):
                 try:
-                    return self.psql(sql, self.leader() or DB_HOSTS[0], db, timeout, user)
+                    return self.psql(sql, self.wait_leader(timeout=60), db, timeout, user)
                 except ClusterError:
                     if attempt == 4:
                         raise
