@@ -62,6 +62,7 @@ struct config {
 	int64_t cookie_secure;		/* the session cookie carries Secure */
 	int64_t max_failures;		/* failed sign-ins per account or address ... */
 	int64_t failure_window;		/* ... within this many seconds, then 429 */
+	int64_t hash_concurrency;	/* workers hashing passwords at once, at most */
 };
 
 /* The settings in force; replaced as a whole by a successful reload. */

@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "config.h"
 #include "db.h"
+#include "gate.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
@@ -15,6 +16,22 @@
 #include "session.h"
 #include "token.h"
 #include "util.h"
+
+/*
+ * Take a place in the password-hashing gate (gate.c) for this request.
+ * Returns 0, or -1 with a 503 answer set: all auth.hash_concurrency places
+ * are taken, so this worker stays free for the other routes. The caller's
+ * cleanup calls gate_leave().
+ */
+static int
+hash_place(struct req *r)
+{
+	if (gate_enter((int)cfg.hash_concurrency))
+		return 0;
+	metrics_add(M_SIGNIN_BUSY, 1);
+	r->retry_after = 1;
+	return http_error(r, 503, "BUSY", "too many sign-ins at this moment; try again in a second");
+}
 
 /* POST /api/accounts {email, password}: a new user with an account. */
 void
@@ -31,6 +48,8 @@ h_account_create(struct req *r)
 		http_error(r, 400, "WEAK_PASSWORD", "%s", reason);
 		goto out;
 	}
+	if (hash_place(r) != 0)
+		goto out;
 	if (password_hash(r->f.password, hash) != 0) {
 		http_error(r, 503, "UNAVAILABLE", "could not hash the password");
 		goto out;
@@ -49,6 +68,7 @@ h_account_create(struct req *r)
 	json_object_object_add(o, "userId", json_object_new_string(PQgetvalue(res, 0, 1)));
 	http_reply(r, 201, o);
 out:
+	gate_leave();
 	if (res != NULL)
 		PQclear(res);
 }
@@ -125,6 +145,8 @@ h_session_create(struct req *r)
 			   "too many failed sign-ins; try again in %lld seconds", (long long)wait);
 		goto out;
 	}
+	if (hash_place(r) != 0)
+		goto out;
 	res = db_exec(ST_ACCOUNT_BY_EMAIL, params);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
@@ -152,6 +174,7 @@ h_session_create(struct req *r)
 	session_succeeded(r->f.email);
 	metrics_add(M_SIGNINS, 1);
 out:
+	gate_leave();
 	if (res != NULL)
 		PQclear(res);
 }

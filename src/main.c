@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "db.h"
 #include "dispatch.h"
+#include "gate.h"
 #include "http.h"
 #include "jwt.h"
 #include "lcache.h"
@@ -175,6 +176,7 @@ main(int argc, char **argv)
 	}
 
 	metrics_attach(path);
+	gate_attach(path);
 	metrics_add(M_WORKER_STARTS, 1);
 	pool_join(path);
 

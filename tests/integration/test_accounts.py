@@ -322,6 +322,55 @@ class TestSignIn(AccountTest):
                          200)
 
 
+class TestHashGate(AccountTest):
+    """At most auth.hash_concurrency workers hash passwords at once."""
+
+    def test_a_storm_of_sign_ins_is_shed_and_other_routes_stay_served(self):
+        import threading
+        email = fresh_email("storm")
+        before = self.metric("signin_busy")
+        answers, pings, stop = [], [], threading.Event()
+        try:
+            # a slow hash: the account's own cost is what a sign-in pays
+            self.stack.reload({("auth", "hash_concurrency"): "1",
+                               ("auth", "pwhash_opslimit"): "3",
+                               ("auth", "pwhash_memlimit_kib"): "65536"})
+            self.assertEqual(self.signup(email)[0], 201)
+
+            def signer():
+                while not stop.is_set():
+                    answers.append(self.signin(email))
+
+            def pinger():
+                while not stop.is_set():
+                    pings.append(self.get("/api/ping")[0])
+                    time.sleep(0.02)
+            threads = [threading.Thread(target=signer) for _ in range(4)]
+            threads.append(threading.Thread(target=pinger))
+            for t in threads:
+                t.start()
+            time.sleep(3)
+            stop.set()
+            for t in threads:
+                t.join(30)
+        finally:
+            stop.set()
+            self.stack.reload({("auth", "hash_concurrency"): "64",
+                               ("auth", "pwhash_opslimit"): "1",
+                               ("auth", "pwhash_memlimit_kib"): "8"})
+        statuses = [a[0] for a in answers]
+        self.assertIn(201, statuses)
+        busy = [a for a in answers if a[0] == 503]
+        self.assertTrue(busy, "four signers, one place: some must be turned away")
+        for resp in busy:
+            self.assertJsonError(resp, 503, "BUSY")
+            self.assertEqual(resp[1].get("retry-after"), "1")
+        self.assertEqual(set(statuses) - {201, 503}, set())
+        self.assertGreaterEqual(self.metric("signin_busy") - before, len(busy))
+        self.assertTrue(pings)
+        self.assertEqual(set(pings), {200})
+
+
 class TestSessionsEnd(AccountTest):
 
     def assertEnded(self, user, tok):

@@ -3,11 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
+#include "gate.h"
 #include "handlers.h"
 #include "http.h"
 #include "jsoncheck.h"
@@ -591,6 +593,56 @@ START_TEST(queue_scripts_name_keys_in_table_order)
 }
 END_TEST
 
+/* Run gate_enter(cap) in a child that reports its answer ('0' or '1') on
+ * fd_report, then holds on until the pipe hold is closed by the parent.
+ * Returns the child's pid. */
+static pid_t
+gate_child(int cap, const int hold[2], int fd_report)
+{
+	pid_t pid = fork();
+	char c = 0;
+
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		close(hold[1]);
+		c = (char)('0' + gate_enter(cap));
+		if (write(fd_report, &c, 1) != 1)
+			_exit(2);
+		(void)!read(hold[0], &c, 1);
+		_exit(0);
+	}
+	return pid;
+}
+
+START_TEST(gate_caps_live_holders_and_reclaims_dead_ones)
+{
+	char conf[] = "/tmp/boxoffice-gate-XXXXXX";
+	int fd = mkstemp(conf), hold[2], rep[2];
+	pid_t a;
+	char c;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(pipe(hold), 0);
+	ck_assert_int_eq(pipe(rep), 0);
+	gate_attach(conf);
+	/* a live child holds the one place: we are turned away */
+	a = gate_child(1, hold, rep[1]);
+	ck_assert_int_eq(read(rep[0], &c, 1), 1);
+	ck_assert_int_eq(c, '1');
+	ck_assert_int_eq(gate_enter(1), 0);
+	/* two places: the second is ours; given back, it is free again */
+	ck_assert_int_eq(gate_enter(2), 1);
+	gate_leave();
+	/* the holder dies without giving its place back: the place is reused */
+	close(hold[1]);
+	ck_assert_int_eq(waitpid(a, NULL, 0), a);
+	ck_assert_int_eq(gate_enter(1), 1);
+	gate_leave();
+	unlink(conf);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -612,6 +664,7 @@ suite(void)
 	tcase_add_test(tc, jsoncheck_refuses_what_jsonc_strict_accepts);
 	tcase_add_test(tc, jsoncheck_and_jsonc_share_the_depth_limit);
 	tcase_add_test(tc, queue_scripts_name_keys_in_table_order);
+	tcase_add_test(tc, gate_caps_live_holders_and_reclaims_dead_ones);
 	suite_add_tcase(s, tc);
 	return s;
 }

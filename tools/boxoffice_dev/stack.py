@@ -345,11 +345,13 @@ class Stack(Managed):
             # milliseconds. Plain HTTP, so the session cookie cannot be
             # Secure. Sign-in throttling counts per client address, and
             # every test client is 127.0.0.1: tests that check it lower
-            # the limit themselves.
+            # the limit themselves. Cheap hashes need no gate: every
+            # worker may hash (tests that check the gate lower it).
             ("auth", "pwhash_opslimit"): "1",
             ("auth", "pwhash_memlimit_kib"): "8",
             ("auth", "cookie_secure"): "0",
             ("auth", "max_failures"): "1000",
+            ("auth", "hash_concurrency"): "64",
         }
         vals.update(self.overrides)
         vals.update(overrides or {})
