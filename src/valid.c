@@ -125,7 +125,7 @@ valid_content_length(const char *s, int64_t *out)
 		if (s[i] < '0' || s[i] > '9')
 			return 0;
 		/* Saturate rather than wrap; every digit is still checked. */
-		if (v > (INT64_MAX - 9) / 10)
+		if (v > (INT64_MAX - (s[i] - '0')) / 10)
 			v = INT64_MAX;
 		else
 			v = v * 10 + (s[i] - '0');

@@ -1182,6 +1182,66 @@ class TestHostileContract(HostileTest):
                  for n, b in bodies]
         self.run_cases(cases, "bodies that are not JSON")
 
+    def test_content_type_is_application_json_and_nothing_more(self):
+        """docs/api.md: a body must be sent as application/json, parameters
+        such as charset allowed (RFC 9110 8.3), else 415
+        UNSUPPORTED_MEDIA_TYPE. Fails while src/http.c takes any
+        Content-Type that starts with "application/json" and a space: the
+        bodies below (a join of a user that does not exist) were read as
+        JSON and answered 404 USER_NOT_FOUND. The spellings RFC 9110 allows
+        are still read as JSON (404 here)."""
+        J = "/api/queues/token"
+        ok = {"concertId": CONCERT, "userId": NOBODY}
+        refused = ["application/json garbage", "application/json garbage; charset=utf-8",
+                   "application/json; charset=utf-8 garbage", "application/json charset=utf-8",
+                   "application/json text/plain", "application/json,text/plain",
+                   "application/json; charset", "application/json; charset = utf-8",
+                   "application/json; charset=\"utf-8", "application/json/x",
+                   "application /json", "application/json\t<script>"]
+        taken = ["Application/JSON", "application/json;charset=UTF-8",
+                 "application/json ; charset=utf-8", "application/json;",
+                 "application/json; charset=\"utf-8\"", "application/json; a=1; b=\"x y\""]
+        cases = [Case("Content-Type %r" % ct, "POST", J, body=ok, ctype=ct, expect=415,
+                      code="UNSUPPORTED_MEDIA_TYPE") for ct in refused]
+        cases += [Case("Content-Type %r" % ct, "POST", J, body=ok, ctype=ct, expect=404,
+                       code="USER_NOT_FOUND") for ct in taken]
+        # the same on the routes that move money and seats
+        cases += [Case("Content-Type with garbage on a charge", "POST",
+                       "/api/users/%s/balance/charge" % UA, token=self.uA, body={"amount": 1},
+                       ctype="application/json x", expect=415, code="UNSUPPORTED_MEDIA_TYPE"),
+                  Case("Content-Type with garbage on a hold", "POST", "/api/reservations",
+                       token=self.wC, body={"scheduleId": SCHEDULE, "seatNumber": 1},
+                       ctype="application/json x", expect=415, code="UNSUPPORTED_MEDIA_TYPE")]
+        self.run_cases(cases, "Content-Types that are not application/json")
+
+    def test_content_length_with_leading_zeros_is_a_length(self):
+        """RFC 9110 8.6: Content-Length is 1*DIGIT, so "012" is 12, and nginx
+        takes it so. Fails while src/http.c reads it as a path id (no
+        leading zero) and answers 400 "Content-Length is not a number" to
+        a request nginx accepted. Signs, spaces, other characters and
+        lengths over the limit are still refused."""
+        J = "/api/queues/token"
+        body = json.dumps({"concertId": 999999, "userId": NOBODY}).encode()
+        n = len(body)
+
+        def cl(value, b=body, **kw):
+            return Case("Content-Length %r" % value[:40], "POST", J, body=b, length=False,
+                        headers=[("Content-Length", value)], **kw)
+        cases = [cl("0%d" % n, expect=404, code="CONCERT_NOT_FOUND"),
+                 cl("000%d" % n, expect=404, code="CONCERT_NOT_FOUND"),
+                 cl("0" * 40 + str(n), expect=404, code="CONCERT_NOT_FOUND"),
+                 cl("0", b=b"", code="BAD_JSON"),
+                 cl("0000", b=b"", code="BAD_JSON"),
+                 cl("+%d" % n, code="BAD_REQUEST"),
+                 cl("%d %d" % (n // 10, n % 10), code="BAD_REQUEST"),
+                 cl("0x%x" % n, code="BAD_REQUEST"),
+                 cl("%d.0" % n, code="BAD_REQUEST"),
+                 cl("-0%d" % n, code="BAD_REQUEST"),
+                 cl("0%d" % 9000, b=b'{"pad":"' + b"x" * 8990 + b'"}', expect=413,
+                    code="BODY_TOO_LARGE"),
+                 cl("0" * 30 + "20000000", b=b"", expect=413, code="BODY_TOO_LARGE")]
+        self.run_cases(cases, "Content-Lengths")
+
     def test_empty_idempotency_key_is_refused(self):
         """docs/api.md: a key must be 1 to 128 characters, else 400
         INVALID_FIELD. An empty header never reaches the worker (nginx's
