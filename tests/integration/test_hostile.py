@@ -159,6 +159,25 @@ def send_raw(port, data, timeout=20):
     return parse_response(out)
 
 
+def send_from(source, port, data, timeout=10):
+    """send_raw() from another loopback address (e.g. 127.0.0.2): (status,
+    headers, body, seconds taken)."""
+    t0 = time.time()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0))
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    finally:
+        s.close()
+    return parse_response(out) + (time.time() - t0,)
+
+
 # ----------------------------------------------------------------- Redis
 def qkey(concert, part):
     return "q:{%d}:%s" % (concert, part)
@@ -1403,6 +1422,71 @@ class TestSlowClients(StackTest):
         self.assertEqual(s.worker_pids(), pids)
 
 
+class TestTrickledBodies(StackTest):
+
+    TRICKLERS = 300
+    LIMIT = 32                      # limit_conn in conf/nginx/boxoffice.conf
+
+    def test_trickled_bodies_from_one_address_do_not_keep_others_out(self):
+        """A POST that declares Content-Length: 16000 and sends one byte now
+        and then holds an nginx connection for hours: client_body_timeout
+        bounds only the gap between two reads. With the production limits
+        on (a second nginx, @RATE_LIMITS@ on), one address holds at most
+        32 such connections (limit_conn): of 300 trickled requests from
+        127.0.0.1 the others, and a new request from it, are refused 429
+        JSON at once, while a client at 127.0.0.2 is served at once, and
+        127.0.0.1 again as soon as its tricklers are gone. Fails while
+        conf/nginx/boxoffice.conf has no limit_conn: all 300 are held."""
+        s = self.stack
+        port = s.start_extra_nginx(rate_limits=True, name="trickle")
+        self.addCleanup(s.stop_extra_nginx, "trickle")
+        head = (b"POST /api/reservations HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 16000\r\n\r\n{")
+        ping = Case("ping", "GET", "/api/ping").request()
+        join = Case("join", "POST", "/api/queues/token",
+                    body={"concertId": 999999, "userId": NOBODY}).request()
+        socks = []
+        try:
+            for _ in range(self.TRICKLERS):
+                c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                c.sendall(head)
+                socks.append(c)
+            time.sleep(1.0)
+            answers = []
+            for c in socks:
+                c.setblocking(False)
+                try:
+                    answers.append(c.recv(65536))
+                except BlockingIOError:
+                    answers.append(b"")
+            held = [c for c, a in zip(socks, answers) if not a]
+            refused = [parse_response(a) for a in answers if a]
+            self.assertLessEqual(len(held), self.LIMIT, "%d of %d trickled requests from one "
+                                 "address are held" % (len(held), self.TRICKLERS))
+            self.assertGreater(len(held), 0, "no trickled request was held at all")
+            bad = [(st, b[:80]) for st, _, b in refused
+                   if st != 429 or json.loads(b)["error"]["code"] != "RATE_LIMITED"]
+            self.assertEqual(bad, [], "refusals that are not 429 RATE_LIMITED")
+            # the trickle goes on; another address is served at once, this one is not
+            for rnd in range(3):
+                for c in held:
+                    c.setblocking(True)
+                    c.sendall(b" ")
+                for req, want in ((ping, 200), (join, 404)):
+                    st, _, b, took = send_from("127.0.0.2", port, req)
+                    self.assertEqual(st, want, b[:200])
+                    self.assertLess(took, 1.0, "127.0.0.2 waited %.2fs behind the tricklers"
+                                    % took)
+                st, _, b, _ = send_from("127.0.0.1", port, ping)
+                self.assertEqual((st, json.loads(b)["error"]["code"]), (429, "RATE_LIMITED"),
+                                 "a new request from the trickling address")
+                time.sleep(1.0)
+        finally:
+            for c in socks:
+                c.close()
+        self.wait_for(lambda: send_from("127.0.0.1", port, ping)[0] == 200, timeout=10,
+                      interval=0.2, msg="127.0.0.1 served again once its tricklers left")
+
 class TestLogs(HostileTest):
 
     def test_no_token_key_or_balance_in_the_logs(self):
@@ -1523,6 +1607,7 @@ class TestKeyRotation(HostileTest):
 def load_tests(loader, standard_tests, pattern):
     suite = unittest.TestSuite()
     for cls in (TestHostileCatalogue, TestStaticTraversal, TestCachePoisoning,
-                TestSlowClients, TestLogs, TestKeyRotation, TestHostileContract):
+                TestSlowClients, TestTrickledBodies, TestLogs, TestKeyRotation,
+                TestHostileContract):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     return suite
