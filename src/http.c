@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "jsoncheck.h"
 #include "log.h"
@@ -44,17 +43,6 @@ http_req_begin(struct req *r, FCGX_Request *fcgx)
 	r->path[n] = '\0';
 }
 
-/* True if the Content-Type names JSON, parameters such as charset allowed. */
-static bool
-is_json_type(const char *ct)
-{
-	size_t n = strlen("application/json");
-
-	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
-		return false;
-	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
-}
-
 int
 http_read_json(struct req *r, int64_t max)
 {
@@ -62,7 +50,9 @@ http_read_json(struct req *r, int64_t max)
 	int64_t len = 0;
 	int got, rc = -1;
 
-	if (cl != NULL && *cl != '\0' && !valid_decimal(cl, 0, INT64_MAX / 2, &len)) {
+	/* Digits only, leading zeros allowed (RFC 9110 8.6); nginx checks the
+	 * same before passing it on, the worker checks again for any front end. */
+	if (cl != NULL && *cl != '\0' && !valid_content_length(cl, &len)) {
 		http_error(r, 400, "BAD_REQUEST", "Content-Length is not a number");
 		goto out;
 	}
@@ -71,9 +61,11 @@ http_read_json(struct req *r, int64_t max)
 			   (long long)max);
 		goto out;
 	}
-	if (!is_json_type(r->content_type)) {
+	/* application/json and nothing else, parameters such as charset allowed. */
+	if (r->content_type == NULL || !valid_media_type(r->content_type, "application/json")) {
 		http_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
-			   "request body must be application/json");
+			   "Content-Type must be application/json, optionally with parameters "
+			   "(application/json; charset=utf-8)");
 		goto out;
 	}
 	/* Read one byte past the declared length to catch a lying client. */

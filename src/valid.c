@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "password.h"
 
@@ -110,6 +111,112 @@ valid_decimal(const char *s, int64_t min, int64_t max, int64_t *out)
 		return 0;
 	*out = v;
 	return 1;
+}
+
+int
+valid_content_length(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (*s == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		/* Saturate rather than wrap; every digit is still checked. */
+		if (v > (INT64_MAX - (s[i] - '0')) / 10)
+			v = INT64_MAX;
+		else
+			v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+/*
+ * The characters of RFC 9110's grammar that media types are made of, one
+ * class bit each; every other byte (controls, DEL, NUL) is in none.
+ */
+enum { C_TCHAR = 1, C_QDTEXT = 2, C_QPAIR = 4, C_OWS = 8 };
+static unsigned char
+char_class(unsigned char c)
+{
+	unsigned char cls = 0;
+
+	/* tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~" */
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL))
+		cls |= C_TCHAR;
+	/* quoted-pair: "\" ( HTAB / SP / VCHAR / obs-text ) */
+	if (c == '\t' || (c >= 0x20 && c != 0x7f))
+		cls |= C_QPAIR;
+	/* qdtext: the same without DQUOTE and backslash */
+	if ((cls & C_QPAIR) && c != '"' && c != '\\')
+		cls |= C_QDTEXT;
+	if (c == ' ' || c == '\t')
+		cls |= C_OWS;
+	return cls;
+}
+
+/* The length of the run of characters of class cls at the start of s. */
+static size_t
+span(const char *s, unsigned char cls)
+{
+	size_t n = 0;
+
+	while (s[n] != '\0' && (char_class((unsigned char)s[n]) & cls))
+		n++;
+	return n;
+}
+
+int
+valid_media_type(const char *s, const char *want)
+{
+	const char *p = s + span(s, C_OWS);
+	size_t n, sub;
+
+	/* type "/" subtype, the whole of it compared with want */
+	n = span(p, C_TCHAR);
+	if (n == 0 || p[n] != '/')
+		return 0;
+	sub = span(p + n + 1, C_TCHAR);
+	if (sub == 0)
+		return 0;
+	n += 1 + sub;
+	if (n != strlen(want) || strncasecmp(p, want, n) != 0)
+		return 0;
+	p += n;
+
+	/* parameters = *( OWS ";" OWS [ parameter ] ) */
+	for (;;) {
+		p += span(p, C_OWS);
+		if (*p == '\0')
+			return 1;
+		if (*p++ != ';')
+			return 0;
+		p += span(p, C_OWS);
+		if (*p == ';' || *p == '\0')
+			continue;		/* an empty parameter */
+		n = span(p, C_TCHAR);
+		if (n == 0 || p[n] != '=')
+			return 0;
+		p += n + 1;
+		if (*p == '"') {
+			for (p++; *p != '"'; p++) {
+				if (*p == '\\' && (char_class((unsigned char)p[1]) & C_QPAIR))
+					p++;
+				else if (!(char_class((unsigned char)*p) & C_QDTEXT))
+					return 0;	/* also the NUL of an unclosed string */
+			}
+			p++;
+		} else {
+			n = span(p, C_TCHAR);
+			if (n == 0)
+				return 0;
+			p += n;
+		}
+	}
 }
 
 /* Printable ASCII without spaces: what a header token may be. */

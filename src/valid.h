@@ -78,4 +78,23 @@ void valid_bounds(enum field id, int64_t *min, int64_t *max);
 int valid_uuid(const char *s, char out[UUID_STR]);
 int valid_decimal(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/*
+ * Header values of the HTTP layer (RFC 9110), as the FastCGI environment
+ * passes them (the front end has cut the field's surrounding white space;
+ * more of it is allowed).
+ *
+ * valid_content_length(): 1*DIGIT, leading zeros allowed ("012" is 12, as
+ * for nginx); no sign, space, exponent or other character. A value too
+ * large for int64_t saturates to INT64_MAX, so that the caller's size
+ * limit refuses it without overflow. Returns 1 and stores the value in
+ * *out if s is well formed, else 0.
+ *
+ * valid_media_type(): type "/" subtype followed by nothing but parameters,
+ * each `OWS ";" OWS [ token "=" ( token / quoted-string ) ]`; returns 1
+ * if s is of that form and its type/subtype is want (compared without
+ * regard to case), else 0. Parameters are checked for form only.
+ */
+int valid_content_length(const char *s, int64_t *out);
+int valid_media_type(const char *s, const char *want);
+
 #endif

@@ -159,6 +159,25 @@ def send_raw(port, data, timeout=20):
     return parse_response(out)
 
 
+def send_from(source, port, data, timeout=10):
+    """send_raw() from another loopback address (e.g. 127.0.0.2): (status,
+    headers, body, seconds taken)."""
+    t0 = time.time()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0))
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    finally:
+        s.close()
+    return parse_response(out) + (time.time() - t0,)
+
+
 # ----------------------------------------------------------------- Redis
 def qkey(concert, part):
     return "q:{%d}:%s" % (concert, part)
@@ -1182,6 +1201,66 @@ class TestHostileContract(HostileTest):
                  for n, b in bodies]
         self.run_cases(cases, "bodies that are not JSON")
 
+    def test_content_type_is_application_json_and_nothing_more(self):
+        """docs/api.md: a body must be sent as application/json, parameters
+        such as charset allowed (RFC 9110 8.3), else 415
+        UNSUPPORTED_MEDIA_TYPE. Fails while src/http.c takes any
+        Content-Type that starts with "application/json" and a space: the
+        bodies below (a join of a user that does not exist) were read as
+        JSON and answered 404 USER_NOT_FOUND. The spellings RFC 9110 allows
+        are still read as JSON (404 here)."""
+        J = "/api/queues/token"
+        ok = {"concertId": CONCERT, "userId": NOBODY}
+        refused = ["application/json garbage", "application/json garbage; charset=utf-8",
+                   "application/json; charset=utf-8 garbage", "application/json charset=utf-8",
+                   "application/json text/plain", "application/json,text/plain",
+                   "application/json; charset", "application/json; charset = utf-8",
+                   "application/json; charset=\"utf-8", "application/json/x",
+                   "application /json", "application/json\t<script>"]
+        taken = ["Application/JSON", "application/json;charset=UTF-8",
+                 "application/json ; charset=utf-8", "application/json;",
+                 "application/json; charset=\"utf-8\"", "application/json; a=1; b=\"x y\""]
+        cases = [Case("Content-Type %r" % ct, "POST", J, body=ok, ctype=ct, expect=415,
+                      code="UNSUPPORTED_MEDIA_TYPE") for ct in refused]
+        cases += [Case("Content-Type %r" % ct, "POST", J, body=ok, ctype=ct, expect=404,
+                       code="USER_NOT_FOUND") for ct in taken]
+        # the same on the routes that move money and seats
+        cases += [Case("Content-Type with garbage on a charge", "POST",
+                       "/api/users/%s/balance/charge" % UA, token=self.uA, body={"amount": 1},
+                       ctype="application/json x", expect=415, code="UNSUPPORTED_MEDIA_TYPE"),
+                  Case("Content-Type with garbage on a hold", "POST", "/api/reservations",
+                       token=self.wC, body={"scheduleId": SCHEDULE, "seatNumber": 1},
+                       ctype="application/json x", expect=415, code="UNSUPPORTED_MEDIA_TYPE")]
+        self.run_cases(cases, "Content-Types that are not application/json")
+
+    def test_content_length_with_leading_zeros_is_a_length(self):
+        """RFC 9110 8.6: Content-Length is 1*DIGIT, so "012" is 12, and nginx
+        takes it so. Fails while src/http.c reads it as a path id (no
+        leading zero) and answers 400 "Content-Length is not a number" to
+        a request nginx accepted. Signs, spaces, other characters and
+        lengths over the limit are still refused."""
+        J = "/api/queues/token"
+        body = json.dumps({"concertId": 999999, "userId": NOBODY}).encode()
+        n = len(body)
+
+        def cl(value, b=body, **kw):
+            return Case("Content-Length %r" % value[:40], "POST", J, body=b, length=False,
+                        headers=[("Content-Length", value)], **kw)
+        cases = [cl("0%d" % n, expect=404, code="CONCERT_NOT_FOUND"),
+                 cl("000%d" % n, expect=404, code="CONCERT_NOT_FOUND"),
+                 cl("0" * 40 + str(n), expect=404, code="CONCERT_NOT_FOUND"),
+                 cl("0", b=b"", code="BAD_JSON"),
+                 cl("0000", b=b"", code="BAD_JSON"),
+                 cl("+%d" % n, code="BAD_REQUEST"),
+                 cl("%d %d" % (n // 10, n % 10), code="BAD_REQUEST"),
+                 cl("0x%x" % n, code="BAD_REQUEST"),
+                 cl("%d.0" % n, code="BAD_REQUEST"),
+                 cl("-0%d" % n, code="BAD_REQUEST"),
+                 cl("0%d" % 9000, b=b'{"pad":"' + b"x" * 8990 + b'"}', expect=413,
+                    code="BODY_TOO_LARGE"),
+                 cl("0" * 30 + "20000000", b=b"", expect=413, code="BODY_TOO_LARGE")]
+        self.run_cases(cases, "Content-Lengths")
+
     def test_empty_idempotency_key_is_refused(self):
         """docs/api.md: a key must be 1 to 128 characters, else 400
         INVALID_FIELD. An empty header never reaches the worker (nginx's
@@ -1343,6 +1422,79 @@ class TestSlowClients(StackTest):
         self.assertEqual(s.worker_pids(), pids)
 
 
+class TestTrickledBodies(StackTest):
+
+    TRICKLERS = 300
+    LIMIT = 32                      # limit_conn in conf/nginx/boxoffice.conf
+
+    def test_trickled_bodies_from_one_address_do_not_keep_others_out(self):
+        """A POST that declares Content-Length: 16000 and sends one byte now
+        and then holds an nginx connection for hours: client_body_timeout
+        bounds only the gap between two reads. With the production limits
+        on (a second nginx, @RATE_LIMITS@ on), one address holds at most
+        32 such connections (limit_conn): of 300 trickled requests from
+        127.0.0.1 the others, and a new request from it, are refused 429
+        JSON at once, while a client at 127.0.0.2 is served at once, and
+        127.0.0.1 again as soon as its tricklers are gone. Fails while
+        conf/nginx/boxoffice.conf has no limit_conn: all 300 are held."""
+        s = self.stack
+        port = s.start_extra_nginx(rate_limits=True, name="trickle")
+        self.addCleanup(s.stop_extra_nginx, "trickle")
+        head = (b"POST /api/reservations HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 16000\r\n\r\n{")
+        ping = Case("ping", "GET", "/api/ping").request()
+        join = Case("join", "POST", "/api/queues/token",
+                    body={"concertId": 999999, "userId": NOBODY}).request()
+        socks = []
+        try:
+            for _ in range(self.TRICKLERS):
+                c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                c.sendall(head)
+                socks.append(c)
+            # nginx answers a refusal at once; a busy machine gets 10 s for it
+            answers = [b""] * len(socks)
+            for c in socks:
+                c.setblocking(False)
+            deadline = time.time() + 10
+            while True:
+                for i, c in enumerate(socks):
+                    if not answers[i]:
+                        try:
+                            answers[i] = c.recv(65536)
+                        except BlockingIOError:
+                            pass
+                held = [c for c, a in zip(socks, answers) if not a]
+                if len(held) <= self.LIMIT or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+            refused = [parse_response(a) for a in answers if a]
+            self.assertLessEqual(len(held), self.LIMIT, "%d of %d trickled requests from one "
+                                 "address are held" % (len(held), self.TRICKLERS))
+            self.assertGreater(len(held), 0, "no trickled request was held at all")
+            bad = [(st, b[:80]) for st, _, b in refused
+                   if st != 429 or json.loads(b)["error"]["code"] != "RATE_LIMITED"]
+            self.assertEqual(bad, [], "refusals that are not 429 RATE_LIMITED")
+            # the trickle goes on; another address is served at once, this one is not
+            for _ in range(3):
+                for c in held:
+                    c.setblocking(True)
+                    c.sendall(b" ")
+                for req, want in ((ping, 200), (join, 404)):
+                    st, _, b, took = send_from("127.0.0.2", port, req)
+                    self.assertEqual(st, want, b[:200])
+                    self.assertLess(took, 2.0, "127.0.0.2 waited %.2fs behind the tricklers"
+                                    % took)
+                st, _, b, _ = send_from("127.0.0.1", port, ping)
+                self.assertEqual((st, json.loads(b)["error"]["code"]), (429, "RATE_LIMITED"),
+                                 "a new request from the trickling address")
+                time.sleep(1.0)
+        finally:
+            for c in socks:
+                c.close()
+        self.wait_for(lambda: send_from("127.0.0.1", port, ping)[0] == 200, timeout=10,
+                      interval=0.2, msg="127.0.0.1 served again once its tricklers left")
+
+
 class TestLogs(HostileTest):
 
     def test_no_token_key_or_balance_in_the_logs(self):
@@ -1463,6 +1615,7 @@ class TestKeyRotation(HostileTest):
 def load_tests(loader, standard_tests, pattern):
     suite = unittest.TestSuite()
     for cls in (TestHostileCatalogue, TestStaticTraversal, TestCachePoisoning,
-                TestSlowClients, TestLogs, TestKeyRotation, TestHostileContract):
+                TestSlowClients, TestTrickledBodies, TestLogs, TestKeyRotation,
+                TestHostileContract):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     return suite

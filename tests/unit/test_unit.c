@@ -132,6 +132,73 @@ START_TEST(valid_uuids_and_keys)
 }
 END_TEST
 
+/* Content-Length: 1*DIGIT, leading zeros allowed, no overflow. */
+static const struct {
+	const char *in;
+	int ok;
+	int64_t value;
+} lengths[] = {
+	{ "0", 1, 0 }, { "12", 1, 12 }, { "012", 1, 12 }, { "0000", 1, 0 },
+	{ "00000000000000000000000000000016000", 1, 16000 },
+	{ "999999999999999999", 1, 999999999999999999LL },
+	{ "9223372036854775807", 1, INT64_MAX },
+	{ "9223372036854775806", 1, INT64_MAX - 1 },
+	{ "9223372036854775808", 1, INT64_MAX },		/* saturates */
+	{ "18446744073709551618", 1, INT64_MAX },
+	{ "", 0, 0 }, { "+12", 0, 0 }, { "-2", 0, 0 }, { "1 2", 0, 0 }, { " 12", 0, 0 },
+	{ "12 ", 0, 0 }, { "2e0", 0, 0 }, { "0x10", 0, 0 }, { "abc", 0, 0 }, { "12,12", 0, 0 },
+	{ "1.0", 0, 0 }, { "\xef\xbc\x91", 0, 0 },		/* a fullwidth 1 */
+};
+
+/* Content-Type: application/json and parameters, nothing else. */
+static const struct {
+	const char *in;
+	int ok;
+} types[] = {
+	{ "application/json", 1 }, { "Application/JSON", 1 }, { "APPLICATION/json", 1 },
+	{ "application/json; charset=utf-8", 1 }, { "application/json;charset=UTF-8", 1 },
+	{ "application/json ; charset=utf-8", 1 }, { "application/json\t;\tcharset=utf-8", 1 },
+	{ "application/json;", 1 }, { "application/json; ;charset=utf-8", 1 },
+	{ "application/json; charset=\"utf-8\"", 1 }, { "application/json; a=\"x\\\"y; z\"", 1 },
+	{ "application/json; charset=utf-16", 1 },	/* the body decides (400 BAD_JSON) */
+	{ " application/json ", 1 }, { "application/json; charset=utf-8; q=1", 1 },
+	{ "application/json garbage", 0 }, { "application/json garbage; charset=utf-8", 0 },
+	{ "application/json; charset=utf-8 garbage", 0 }, { "application/json charset=utf-8", 0 },
+	{ "application/json,text/plain", 0 }, { "application/json/x", 0 },
+	{ "application/jsonx", 0 }, { "application/json-seq", 0 }, { "application /json", 0 },
+	{ "application/ json", 0 }, { "application/*", 0 }, { "text/json", 0 }, { "json", 0 },
+	{ ";application/json", 0 }, { "", 0 }, { "/json", 0 }, { "application/", 0 },
+	{ "application/json; charset", 0 }, { "application/json; charset=", 0 },
+	{ "application/json; charset = utf-8", 0 }, { "application/json; =utf-8", 0 },
+	{ "application/json; charset=\"utf-8", 0 }, { "application/json; charset=\"a\\", 0 },
+	{ "application/json; charset=utf 8", 0 }, { "application/json; a=\"\x01\"", 0 },
+	{ "application/json\x01", 0 }, { "application/json\r\nX-Evil: 1", 0 },
+	{ "application/json; charset=utf-8\x7f", 0 },
+};
+
+START_TEST(valid_content_lengths_and_types)
+{
+	int64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		v = -1;
+		ck_assert_msg(valid_content_length(lengths[i].in, &v) == lengths[i].ok,
+			      "Content-Length \"%s\"", lengths[i].in);
+		if (lengths[i].ok)
+			ck_assert_msg(v == lengths[i].value, "Content-Length \"%s\" is %lld",
+				      lengths[i].in, (long long)v);
+		else
+			ck_assert_msg(v == -1, "\"%s\": *out set on failure", lengths[i].in);
+	}
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		ck_assert_msg(valid_media_type(types[i].in, "application/json") == types[i].ok,
+			      "Content-Type \"%s\"", types[i].in);
+	ck_assert_int_eq(valid_media_type("text/plain; charset=utf-8", "text/plain"), 1);
+	ck_assert_int_eq(valid_media_type("application/json", "application/jso"), 0);
+}
+END_TEST
+
 static char *
 write_temp(const char *text)
 {
@@ -654,6 +721,7 @@ suite(void)
 	tcase_add_test(tc, valid_integers_from_json_and_strings);
 	tcase_add_test(tc, valid_uuids_and_keys);
 	tcase_add_test(tc, valid_emails_and_passwords);
+	tcase_add_test(tc, valid_content_lengths_and_types);
 	tcase_add_test(tc, cookies_are_found_by_exact_name);
 	tcase_add_test(tc, config_defaults_and_file);
 	tcase_add_test(tc, config_rejects_bad_values);
