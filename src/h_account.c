@@ -138,6 +138,9 @@ h_session_create(struct req *r)
 	int64_t wait;
 	int ok;
 
+	/* The gate first: turning a storm away must cost the least. */
+	if (hash_place(r) != 0)
+		goto out;
 	if ((wait = session_throttled(r->f.email, r->remote_addr)) > 0) {
 		metrics_add(M_SIGNIN_THROTTLED, 1);
 		r->retry_after = (int)(wait < 86400 ? wait : 86400);
@@ -145,8 +148,6 @@ h_session_create(struct req *r)
 			   "too many failed sign-ins; try again in %lld seconds", (long long)wait);
 		goto out;
 	}
-	if (hash_place(r) != 0)
-		goto out;
 	res = db_exec(ST_ACCOUNT_BY_EMAIL, params);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
