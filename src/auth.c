@@ -2,9 +2,12 @@
 #include "auth.h"
 
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "config.h"
 #include "http.h"
+#include "jwt.h"
 #include "queue.h"
 #include "session.h"
 #include "token.h"
@@ -114,6 +117,39 @@ session(struct req *r, const struct token *t)
 	return AUTH_PASS;
 }
 
+/*
+ * AUTH_PROVIDER: the Authorization header's bearer token is an access
+ * token of the configured identity provider (jwt.c checks it; the
+ * algorithm comes from the key, never from the token). On AUTH_PASS its
+ * subject is in r->subject.
+ */
+static enum auth_result
+provider(struct req *r)
+{
+	struct jwt_expect want = { cfg.jwt_issuer, cfg.jwt_audience, cfg.jwt_leeway_s };
+	const char *h = r->authorization;
+	enum jwt_err e;
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+		http_error(r, 401, "TOKEN_MISSING", "an Authorization: Bearer token is required");
+		return AUTH_DENIED;
+	}
+	switch ((e = jwt_verify(h + 7, time(NULL), &want, r->subject))) {
+	case JWT_OK:
+		return AUTH_PASS;
+	case JWT_UNCONFIGURED:
+		http_error(r, 404, "NOT_CONFIGURED", "%s", jwt_message(e));
+		break;
+	case JWT_EXPIRED:
+		http_error(r, 401, "TOKEN_EXPIRED", "%s", jwt_message(e));
+		break;
+	default:
+		http_error(r, 401, "TOKEN_INVALID", "%s", jwt_message(e));
+		break;
+	}
+	return AUTH_DENIED;
+}
+
 enum auth_result
 auth_check(struct req *r, enum auth_need need)
 {
@@ -134,6 +170,8 @@ auth_check(struct req *r, enum auth_need need)
 			return AUTH_PASS;
 		http_error(r, 403, "FORBIDDEN", "this resource is served to loopback only");
 		return AUTH_DENIED;
+	case AUTH_PROVIDER:
+		return provider(r);
 	case AUTH_TOKEN:
 	case AUTH_QUEUE:
 	case AUTH_ACTIVE:

@@ -18,8 +18,11 @@ enum auth_need {
 	AUTH_ACTIVE,	/* an ACTIVE token whose turn is on, of the request's
 			   concertId if it names one */
 	AUTH_USER,	/* any genuine token, or a session, of the path's userId */
-	AUTH_SESSION	/* a session token, not signed out, of an account not
+	AUTH_SESSION,	/* a session token, not signed out, of an account not
 			   disabled */
+	AUTH_PROVIDER	/* an identity provider's access token (a JWT checked
+			   against auth.jwks_file) in Authorization; its
+			   subject is left in r->subject */
 };
 
 /*

@@ -60,6 +60,8 @@ static const struct stmt_def stmts[ST__MAX] = {
 		"SELECT user_id, password_hash, disabled FROM boxoffice_account_by_email($1::text)", 1 },
 	[ST_ACCOUNT_REHASH] = { "account_rehash",
 		"SELECT boxoffice_account_rehash($1::uuid, $2::text, $3::text)", 3 },
+	[ST_IDENTITY_USER] = { "identity_user",
+		"SELECT boxoffice_identity_user($1::text, $2::text)", 2 },
 };
 
 struct dbconn {

@@ -181,6 +181,34 @@ out:
 }
 
 /*
+ * POST /api/sessions/oidc: sign in with an identity provider. AUTH_PROVIDER
+ * has checked the access token (r->subject is its "sub"); the pair
+ * (auth.jwt_issuer, sub) names a user, made at its first sign-in, and the
+ * answer is a session of it like a password sign-in's. The access token
+ * itself is not kept: from here on the session is the credential, checked
+ * without the provider.
+ */
+void
+h_session_provider(struct req *r)
+{
+	const char *params[2] = { cfg.jwt_issuer, r->subject };
+	PGresult *res = NULL;
+
+	res = db_exec(ST_IDENTITY_USER, params);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQgetisnull(res, 0, 0)) {
+		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		goto out;
+	}
+	if (issue(r, PQgetvalue(res, 0, 0)) != 0)
+		goto out;
+	metrics_add(M_SIGNINS, 1);
+out:
+	if (res != NULL)
+		PQclear(res);
+}
+
+/*
  * DELETE /api/sessions: sign the caller's session out (AUTH_SESSION) and
  * clear the cookie. 200 even while Redis is down: the worker keeps the
  * sign-out and stores it later (session.c).

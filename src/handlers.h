@@ -36,5 +36,6 @@ void h_charge(struct req *r);
 void h_account_create(struct req *r);
 void h_session_create(struct req *r);
 void h_session_delete(struct req *r);
+void h_session_provider(struct req *r);
 
 #endif

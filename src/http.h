@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "jwt.h"
 #include "token.h"
 #include "valid.h"
 
@@ -38,6 +39,7 @@ struct req {
 	struct token token;		/* the caller's token, as the route's auth level
 					   verified it (see auth.h); zero if none */
 	bool cookie_credential;		/* r->token came from the session cookie */
+	char subject[JWT_SUB_MAX];	/* AUTH_PROVIDER: the verified token's "sub" */
 	bool turn_ended;		/* the ACTIVE token's turn has ended (routes
 					   with R_AFTER_TURN only, see route.h) */
 

@@ -72,3 +72,29 @@ RETURNS void LANGUAGE sql AS $$
     JOIN users u ON u.id = boxoffice_user_uuid(i)
     ON CONFLICT DO NOTHING
 $$;
+
+-- The user that a provider's subject (p_issuer, p_subject) signs in, made
+-- on its first sign-in with a balance of 0 and no account (no password).
+-- Two first sign-ins at once: the second's insert waits for the first's
+-- commit, fails on identities_pkey, and reads the first's user.
+CREATE OR REPLACE FUNCTION boxoffice_identity_user(p_issuer text, p_subject text)
+RETURNS uuid LANGUAGE plpgsql AS $$
+DECLARE
+    uid uuid;
+BEGIN
+    SELECT i.user_id INTO uid FROM identities i
+    WHERE i.issuer = p_issuer AND i.subject = p_subject;
+    IF FOUND THEN
+        RETURN uid;
+    END IF;
+    uid := gen_random_uuid();
+    BEGIN
+        INSERT INTO users (id, name, balance) VALUES (uid, '', 0);
+        INSERT INTO identities (issuer, subject, user_id) VALUES (p_issuer, p_subject, uid);
+    EXCEPTION WHEN unique_violation THEN
+        SELECT i.user_id INTO uid FROM identities i
+        WHERE i.issuer = p_issuer AND i.subject = p_subject;
+    END;
+    RETURN uid;
+END
+$$;

@@ -22,6 +22,8 @@ with each kind of credential:
   AUTH_USER also takes the path user's session, not another user's;
   AUTH_SESSION: user, WAITING and ACTIVE tokens are 403 TOKEN_WRONG_KIND;
       a genuine session passes;
+  AUTH_PROVIDER: without a token 401 TOKEN_MISSING; boxoffice tokens of
+      every kind are no provider's (404 NOT_CONFIGURED on this stack);
   AUTH_LOOPBACK: straight to the workers over FastCGI (cgi-fcgi, from
       libfcgi-bin), a request from a non-loopback REMOTE_ADDR is 403
       FORBIDDEN, from 127.0.0.1 or ::1 it passes (nginx refuses other
@@ -75,6 +77,9 @@ CAPTURES = {"concertId": str(CONCERT), "scheduleId": str(SCHEDULE), "userId": NO
 
 TOKEN_LEVELS = ("AUTH_TOKEN", "AUTH_QUEUE", "AUTH_ACTIVE", "AUTH_USER", "AUTH_SESSION")
 OPEN_LEVELS = ("AUTH_NONE", "AUTH_LOOPBACK")
+# An identity provider's JWT, not a boxoffice token (test_provider.py
+# signs real ones; this stack has no provider configured).
+PROVIDER_LEVELS = ("AUTH_PROVIDER",)
 
 _ENTRY = re.compile(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*(AUTH_[A-Z_]+),\s*(\w+),'
                     r'\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+)\}', re.S)
@@ -238,7 +243,7 @@ class TestAccessLevels(StackTest):
     # --------------------------------------------------------------- tests
     def test_every_level_in_the_table_is_probed(self):
         """The table is read whole and uses only levels probed here."""
-        known = set(TOKEN_LEVELS + OPEN_LEVELS)
+        known = set(TOKEN_LEVELS + OPEN_LEVELS + PROVIDER_LEVELS)
         self.assertGreaterEqual(len(self.routes), 14)
         self.assertEqual(set(auth_levels()), known,
                          "src/auth.h has levels this module does not probe")
@@ -324,6 +329,15 @@ class TestAccessLevels(StackTest):
                                        403, "TOKEN_WRONG_KIND")
                 # each call may end the session (sign-out): a fresh one each
                 self.assertPasses(self.call(rt, self.sign_session(NOBODY)), rt, "a session")
+
+    def test_provider_routes_take_no_boxoffice_token(self):
+        for rt in self.level("AUTH_PROVIDER"):
+            with self.subTest(route=repr(rt)):
+                self.assertRefused(self.call(rt), rt, "no token", 401, "TOKEN_MISSING")
+                # no provider here: nothing passes, whatever it is
+                for what in ("user", "waiting", "active", "session"):
+                    tok = self.tokens[what] if what != "session" else self.sign_session(UA)
+                    self.assertRefused(self.call(rt, tok), rt, what, 404, "NOT_CONFIGURED")
 
     def test_loopback_routes_refuse_other_addresses_at_the_worker(self):
         for rt in self.level("AUTH_LOOPBACK"):
