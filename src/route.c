@@ -11,8 +11,8 @@
 static const struct route routes[] = {
 	{ "GET", "/api/ping", AUTH_NONE, h_ping, 0, 0, 0 },
 	{ "GET", "/api/health", AUTH_NONE, h_health, 0, 0, 0 },
-	{ "POST", "/api/queues/token", AUTH_NONE, h_queue_join,
-	  B(F_CONCERT_ID) | B(F_USER_ID), 0, R_QUEUE },
+	{ "POST", "/api/queues/token", AUTH_SIGNED_IN, h_queue_join,
+	  B(F_CONCERT_ID), B(F_USER_ID), R_QUEUE },
 	{ "GET", "/api/queues/status", AUTH_QUEUE, h_queue_status, 0, 0, R_QUEUE },
 	{ "GET", "/api/concerts", AUTH_NONE, h_concerts, 0, 0, 0 },
 	{ "GET", "/api/concerts/{concertId}/schedules", AUTH_NONE, h_schedules, 0, 0, 0 },
