@@ -22,6 +22,9 @@ with each kind of credential:
   AUTH_USER also takes the path user's session, not another user's;
   AUTH_SESSION: user, WAITING and ACTIVE tokens are 403 TOKEN_WRONG_KIND;
       a genuine session passes;
+  AUTH_SIGNED_IN: WAITING and ACTIVE tokens are 403 TOKEN_WRONG_KIND; a
+      user token and a session pass, and a body userId other than the
+      credential's user is 403 USER_MISMATCH;
   AUTH_LOOPBACK: straight to the workers over FastCGI (cgi-fcgi, from
       libfcgi-bin), a request from a non-loopback REMOTE_ADDR is 403
       FORBIDDEN, from 127.0.0.1 or ::1 it passes (nginx refuses other
@@ -73,7 +76,8 @@ FIELDS = {
 CAPTURES = {"concertId": str(CONCERT), "scheduleId": str(SCHEDULE), "userId": NOBODY,
             "reservationId": NO_RESERVATION}
 
-TOKEN_LEVELS = ("AUTH_TOKEN", "AUTH_QUEUE", "AUTH_ACTIVE", "AUTH_USER", "AUTH_SESSION")
+TOKEN_LEVELS = ("AUTH_TOKEN", "AUTH_QUEUE", "AUTH_ACTIVE", "AUTH_USER", "AUTH_SESSION",
+                "AUTH_SIGNED_IN")
 OPEN_LEVELS = ("AUTH_NONE", "AUTH_LOOPBACK")
 
 _ENTRY = re.compile(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*(AUTH_[A-Z_]+),\s*(\w+),'
@@ -165,8 +169,7 @@ class TestAccessLevels(StackTest):
     def _admit(cls):
         """A real ACTIVE token of USER for CONCERT (join, then poll)."""
         cls._joined = True
-        st, _, b = cls.stack.http("POST", "/api/queues/token",
-                                  body={"concertId": CONCERT, "userId": UA})
+        st, _, b = cls.stack.join(CONCERT, UA)
         if st not in (200, 201):
             raise AssertionError("join of user %d: %d %r" % (USER, st, b))
         deadline = time.time() + 15
@@ -194,13 +197,14 @@ class TestAccessLevels(StackTest):
         cls._joined = False
 
     # ------------------------------------------------------------ requests
-    def call(self, rt, token=None, header=None):
+    def call(self, rt, token=None, header=None, body=None):
         headers = {}
         if token is not None:
             headers["Authorization"] = "Bearer " + token
         if header is not None:
             headers["Authorization"] = header
-        return self.http(rt.method, rt.path, body=rt.body, headers=headers)
+        return self.http(rt.method, rt.path, body=rt.body if body is None else body,
+                         headers=headers)
 
     def assertPasses(self, resp, rt, what):
         st, _, body = resp
@@ -324,6 +328,24 @@ class TestAccessLevels(StackTest):
                                        403, "TOKEN_WRONG_KIND")
                 # each call may end the session (sign-out): a fresh one each
                 self.assertPasses(self.call(rt, self.sign_session(NOBODY)), rt, "a session")
+
+    def test_signed_in_routes_take_a_users_own_credential(self):
+        for rt in self.level("AUTH_SIGNED_IN"):
+            with self.subTest(route=repr(rt)):
+                for what in ("waiting", "active"):
+                    self.assertRefused(self.call(rt, self.tokens[what]), rt, what,
+                                       403, "TOKEN_WRONG_KIND")
+                # NOBODY's credentials pass (the route then finds no such user)
+                for what in ("path user", "path user session"):
+                    self.assertPasses(self.call(rt, self.tokens[what]), rt, what)
+                    if rt.body is None:
+                        continue
+                    own = dict(rt.body, userId=NOBODY)
+                    self.assertPasses(self.call(rt, self.tokens[what], body=own), rt,
+                                      what + " naming its own user")
+                    other = dict(rt.body, userId=UA)
+                    self.assertRefused(self.call(rt, self.tokens[what], body=other), rt,
+                                       what + " naming another user", 403, "USER_MISMATCH")
 
     def test_loopback_routes_refuse_other_addresses_at_the_worker(self):
         for rt in self.level("AUTH_LOOPBACK"):
