@@ -65,6 +65,16 @@ DEFAULT_SRCDIR = os.path.dirname(os.path.dirname(HERE))
 _is_root, _cmdline, _signal, _wait_dead = is_root, cmdline, send_signal, wait_dead
 
 
+# The demo accounts of `boxofficectl seed`: demo user i signs in as
+# demo_email(i) with DEMO_PASSWORD (docs/identity.md).
+DEMO_PASSWORD = "boxoffice-demo"
+
+
+def demo_email(i):
+    """Demo user i's e-mail address."""
+    return "user%d@demo.boxoffice.test" % i
+
+
 def _log_default(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -796,6 +806,15 @@ class Stack(Managed):
         out = dict(headers or {})
         out["Authorization"] = "Bearer " + self.user_token(user)
         return out
+
+    def sign_in(self, email, password=DEMO_PASSWORD):
+        """A session token for email's account (POST /api/sessions; an
+        Argon2 check on the server, so for a few users, not thousands)."""
+        st, _, b = self.http("POST", "/api/sessions",
+                             body={"email": email, "password": password})
+        if st != 201 or not isinstance(b, dict) or "token" not in b:
+            raise StackError("sign-in of %s: %d %r" % (email, st, b))
+        return b["token"]
 
     def join(self, concert, user, headers=None, **kw):
         """POST /api/queues/token: user (a UUID) joins concert's queue with
