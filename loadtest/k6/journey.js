@@ -31,8 +31,8 @@
 // everyone to this concert instead of spreading them), SUMMARY_JSON (also
 // write the summary data to this file).
 //
-//   k6 run loadtest/k6/journey.js
-//   k6 run -e USERS=100000 -e CONCERTS=10 -e SEATS=2000 -e RATE=300 loadtest/k6/journey.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/journey.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key -e USERS=100000 -e CONCERTS=10 -e SEATS=2000 -e RATE=300 loadtest/k6/journey.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';

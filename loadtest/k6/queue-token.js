@@ -7,8 +7,8 @@
 // dropped after queue.abandon_after. Each joins with an operator's user
 // token of theirs (TOKEN_KEY_FILE, lib/common.js).
 //
-//   k6 run loadtest/k6/queue-token.js
-//   k6 run -e VUS=200 -e RAMP=30s -e USERS=100000 -e CONCERTS=10 loadtest/k6/queue-token.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/queue-token.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key -e VUS=200 -e RAMP=30s -e USERS=100000 -e CONCERTS=10 loadtest/k6/queue-token.js
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';

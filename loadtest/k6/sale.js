@@ -42,7 +42,7 @@
 // (0.03), WALKAWAY_SHARE (0.01), HOLD_TTL (300, the server's
 // booking.hold_ttl), ACTIVE_TTL (600, queue.active_ttl), MAX_SECONDS (900).
 //
-//   k6 run -e USERS=12000 -e SCHEDULES=4 -e SEATS=600 loadtest/k6/sale.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key -e USERS=12000 -e SCHEDULES=4 -e SEATS=600 loadtest/k6/sale.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';

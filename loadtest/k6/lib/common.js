@@ -29,13 +29,14 @@
 //                         ramping-vus (the reports' sleep(1)), 0 with
 //                         constant-arrival-rate (the rate sets the pace)
 //   SMOKE        1: also require every check to pass (checks rate==1)
-//   TOKEN_KEY_FILE  the stack's token key (token.key_file; loadtest/k6run
-//                         passes it). Joining the queue needs a signed-in
-//                         user: each user joins with an operator's user
-//                         token (as `boxofficectl token USER` makes), signed
-//                         here with that key, since thousands of sign-ins
-//                         (an Argon2 check each) would load the server more
-//                         than the test does
+//   TOKEN_KEY_FILE  the stack's token key, an absolute path (its
+//                         token.key_file: loadtest/k6run passes it; ./dev
+//                         up's is var/conf/token.key). Joining the queue
+//                         needs a signed-in user: each user joins with an
+//                         operator's user token (as `boxofficectl token
+//                         USER` makes), signed here with that key, since
+//                         thousands of sign-ins (an Argon2 check each)
+//                         would load the server more than the test does
 //   SIGN_IN      3        users that sign in with their password instead
 //                         (demo accounts user<i>@demo.boxoffice.test), so
 //                         that sessions are exercised too
