@@ -26,6 +26,7 @@ static const struct route routes[] = {
 	{ "POST", "/api/payments", AUTH_ACTIVE, h_pay, B(F_RESERVATION_ID), 0,
 	  R_IDEMPOTENT_KEY | R_AFTER_TURN },
 	{ "GET", "/api/users/{userId}/balance", AUTH_USER, h_balance, 0, 0, 0 },
+	{ "GET", "/api/me/balance", AUTH_TOKEN, h_balance, 0, 0, 0 },
 	{ "POST", "/api/users/{userId}/balance/charge", AUTH_USER, h_charge,
 	  B(F_AMOUNT), 0, R_IDEMPOTENT_KEY },
 	{ "POST", "/api/accounts", AUTH_NONE, h_account_create, B(F_EMAIL) | B(F_PASSWORD), 0, 0 },

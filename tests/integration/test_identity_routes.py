@@ -267,3 +267,15 @@ class TestIdentityRoutes(StackTest):
         nobody = "00000000-0000-4000-8000-00000000b0d1"
         self.assertJsonError(self._call("POST", "/api/queues/token", {"concertId": CONCERT},
                                         self.stack.user_token(nobody)), 404, "USER_NOT_FOUND")
+
+    def test_me_balance_is_the_credentials_users(self):
+        self.assertJsonError(self._call("GET", "/api/me/balance"), 401, "TOKEN_MISSING")
+        for what, cred, user in (("session", self.a_session, A),
+                                 ("ACTIVE token", self.a_active, A),
+                                 ("user token", self.stack.user_token(J), J)):
+            with self.subTest(credential=what):
+                st, _, b = self._call("GET", "/api/me/balance", token=cred)
+                self.assertEqual(st, 200, b)
+                self.assertEqual(b["userId"], user, b)
+                self.assertEqual(b["balance"], int(self.stack.psql_value(
+                    "SELECT balance FROM users WHERE id = '%s'" % user)))
