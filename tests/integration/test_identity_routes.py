@@ -65,8 +65,10 @@ class TestIdentityRoutes(StackTest):
 
     @classmethod
     def _active(cls, user, cred):
-        """user's ACTIVE token in CONCERT: a join with cred, then polls."""
-        st, _, b = cls._call("POST", "/api/queues/token", {"concertId": CONCERT}, cred)
+        """user's ACTIVE token in CONCERT: a join with cred (naming its own
+        user, as older clients do), then polls."""
+        st, _, b = cls._call("POST", "/api/queues/token", {"concertId": CONCERT, "userId": user},
+                             cred)
         if st != 201:
             raise AssertionError("join of %s: %d %r" % (user, st, b))
         deadline = time.time() + 20
