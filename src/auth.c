@@ -177,13 +177,15 @@ auth_check(struct req *r, enum auth_need need)
 	case AUTH_ACTIVE:
 	case AUTH_USER:
 	case AUTH_SESSION:
+	case AUTH_SIGNED_IN:
 		break;
 	}
 
 	/* Sessions are taken where a level accepts them, from the header or,
 	 * without one, from the cookie; the queue levels read the header only. */
-	if (need == AUTH_TOKEN || need == AUTH_USER || need == AUTH_SESSION) {
-		kinds = need == AUTH_SESSION ? "s" : "waus";
+	if (need == AUTH_TOKEN || need == AUTH_USER || need == AUTH_SESSION ||
+	    need == AUTH_SIGNED_IN) {
+		kinds = need == AUTH_SESSION ? "s" : need == AUTH_SIGNED_IN ? "us" : "waus";
 		if (cred == NULL && http_cookie(r, AUTH_SESSION_COOKIE, cookie, sizeof(cookie)) == 0) {
 			cred = cookie;
 			r->cookie_credential = true;
@@ -195,6 +197,10 @@ auth_check(struct req *r, enum auth_need need)
 			token_fail(r, TOKEN_EXPIRED);
 		else if (e == TOKEN_WRONG_KIND && need == AUTH_SESSION)
 			http_error(r, 403, "TOKEN_WRONG_KIND", "this needs a session: sign in");
+		else if (e == TOKEN_WRONG_KIND && need == AUTH_SIGNED_IN)
+			http_error(r, 403, "TOKEN_WRONG_KIND",
+				   "this needs a signed-in user (a session or a user token), "
+				   "not a queue token: sign in");
 		else
 			token_fail(r, e);
 		goto out;
@@ -215,6 +221,15 @@ auth_check(struct req *r, enum auth_need need)
 	case AUTH_USER:
 		if (strcmp(t->user, r->f.user_id) != 0) {
 			http_error(r, 403, "FORBIDDEN", "this token belongs to another user");
+			goto out;
+		}
+		break;
+	case AUTH_SIGNED_IN:
+		/* The user is the credential's; a body naming another is refused
+		 * rather than ignored, so that a client's mistake shows. */
+		if (FIELD_HAVE(&r->f, F_USER_ID) && strcmp(t->user, r->f.user_id) != 0) {
+			http_error(r, 403, "USER_MISMATCH",
+				   "userId is not the signed-in user; leave it out or send your own");
 			goto out;
 		}
 		break;

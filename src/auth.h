@@ -20,13 +20,17 @@ enum auth_need {
 	AUTH_USER,	/* any genuine token, or a session, of the path's userId */
 	AUTH_SESSION,	/* a session token, not signed out, of an account not
 			   disabled */
-	AUTH_PROVIDER	/* an identity provider's access token (a JWT checked
+	AUTH_PROVIDER,	/* an identity provider's access token (a JWT checked
 			   against auth.jwks_file) in Authorization; its
 			   subject is left in r->subject */
+	AUTH_SIGNED_IN	/* a signed-in user: a session as AUTH_SESSION, or an
+			   operator's user token; of the body's userId if it
+			   names one (else 403 USER_MISMATCH). The request acts
+			   for r->token.user */
 };
 
 /*
- * Sessions (AUTH_TOKEN, AUTH_USER, AUTH_SESSION) are read from the
+ * Sessions (AUTH_TOKEN, AUTH_USER, AUTH_SESSION, AUTH_SIGNED_IN) are read from the
  * Authorization header or, without one, from the session cookie
  * (AUTH_SESSION_COOKIE). A cookie is sent by the browser whoever asks, so
  * a request that changes state (any method but GET and HEAD) with a

@@ -313,11 +313,15 @@ out:
 		PQclear(res);
 }
 
-/* The balance of the path's user, whose token the caller holds (AUTH_USER). */
+/*
+ * The balance of the caller's user (r->token.user): the path's user on
+ * /api/users/{userId}/balance (AUTH_USER makes them one), the credential's
+ * on /api/me/balance (AUTH_TOKEN).
+ */
 void
 h_balance(struct req *r)
 {
-	const char *params[1] = { r->f.user_id };
+	const char *params[1] = { r->token.user };
 	struct json_object *o;
 	PGresult *res = NULL;
 
@@ -331,7 +335,7 @@ h_balance(struct req *r)
 		goto out;
 	}
 	o = json_object_new_object();
-	json_object_object_add(o, "userId", json_object_new_string(r->f.user_id));
+	json_object_object_add(o, "userId", json_object_new_string(r->token.user));
 	json_object_object_add(o, "balance",
 			       json_object_new_int64(strtoll(PQgetvalue(res, 0, 0), NULL, 10)));
 	http_reply(r, 200, o);

@@ -112,27 +112,29 @@ user_exists(const char *user)
 }
 
 /*
- * Join: one queue script in the common case. Redis may first ask for the
+ * Join for the signed-in user (AUTH_SIGNED_IN): r->token.user, never a
+ * user the body names. One queue script in the common case. Redis may first ask for the
  * concert's sale state or to confirm a user it has not seen; each costs
  * one database read and one more script run.
  */
 void
 h_queue_join(struct req *r)
 {
+	const char *user = r->token.user;
 	struct queue_place p;
 	enum queue_join rc;
 	int known, verified = 0, round;
 	char sale = 0;
 
 	for (round = 0; round < 3; round++) {
-		rc = queue_join(r->f.concert_id, r->f.user_id, verified, sale, &p);
+		rc = queue_join(r->f.concert_id, user, verified, sale, &p);
 		if (rc == QJ_SALE_UNKNOWN && sale == 0) {
 			if ((sale = concert_state(r->f.concert_id)) == 0) {
 				http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
 				return;
 			}
 		} else if (rc == QJ_USER_UNKNOWN && !verified) {
-			if ((known = user_exists(r->f.user_id)) < 0) {
+			if ((known = user_exists(user)) < 0) {
 				http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
 				return;
 			}
@@ -152,10 +154,10 @@ h_queue_join(struct req *r)
 	case QJ_NEW:
 		metrics_add(M_QUEUE_JOINS, 1);
 		/* The same place again answers like the first time; rejoined tells. */
-		place_reply(r, 201, r->f.user_id, r->f.concert_id, &p, ",\"rejoined\":false");
+		place_reply(r, 201, user, r->f.concert_id, &p, ",\"rejoined\":false");
 		break;
 	case QJ_AGAIN:
-		place_reply(r, 201, r->f.user_id, r->f.concert_id, &p, ",\"rejoined\":true");
+		place_reply(r, 201, user, r->f.concert_id, &p, ",\"rejoined\":true");
 		break;
 	case QJ_NOT_ON_SALE:
 		http_error(r, 409, "NOT_ON_SALE", "this concert is not on sale");

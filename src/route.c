@@ -11,8 +11,8 @@
 static const struct route routes[] = {
 	{ "GET", "/api/ping", AUTH_NONE, h_ping, 0, 0, 0 },
 	{ "GET", "/api/health", AUTH_NONE, h_health, 0, 0, 0 },
-	{ "POST", "/api/queues/token", AUTH_NONE, h_queue_join,
-	  B(F_CONCERT_ID) | B(F_USER_ID), 0, R_QUEUE },
+	{ "POST", "/api/queues/token", AUTH_SIGNED_IN, h_queue_join,
+	  B(F_CONCERT_ID), B(F_USER_ID), R_QUEUE },
 	{ "GET", "/api/queues/status", AUTH_QUEUE, h_queue_status, 0, 0, R_QUEUE },
 	{ "GET", "/api/concerts", AUTH_NONE, h_concerts, 0, 0, 0 },
 	{ "GET", "/api/concerts/{concertId}/schedules", AUTH_NONE, h_schedules, 0, 0, 0 },
@@ -26,6 +26,7 @@ static const struct route routes[] = {
 	{ "POST", "/api/payments", AUTH_ACTIVE, h_pay, B(F_RESERVATION_ID), 0,
 	  R_IDEMPOTENT_KEY | R_AFTER_TURN },
 	{ "GET", "/api/users/{userId}/balance", AUTH_USER, h_balance, 0, 0, 0 },
+	{ "GET", "/api/me/balance", AUTH_TOKEN, h_balance, 0, 0, 0 },
 	{ "POST", "/api/users/{userId}/balance/charge", AUTH_USER, h_charge,
 	  B(F_AMOUNT), 0, R_IDEMPOTENT_KEY },
 	{ "POST", "/api/accounts", AUTH_NONE, h_account_create, B(F_EMAIL) | B(F_PASSWORD), 0, 0 },

@@ -3,7 +3,7 @@
 // Each VU joins the queue as its user on its first iteration; the queue
 // token (WAITING or ACTIVE) is accepted for the user's own balance.
 //
-//   k6 run loadtest/k6/balance.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/balance.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { cfg, loadOptions, pause, vuEntry, url, authParams, userId, jsonBody, retryAfter } from './lib/common.js';

@@ -6,7 +6,7 @@
 // again with the same key, which must get the same answer and move no
 // money.
 //
-//   k6 run loadtest/k6/charge.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/charge.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';

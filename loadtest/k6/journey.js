@@ -31,13 +31,13 @@
 // everyone to this concert instead of spreading them), SUMMARY_JSON (also
 // write the summary data to this file).
 //
-//   k6 run loadtest/k6/journey.js
-//   k6 run -e USERS=100000 -e CONCERTS=10 -e SEATS=2000 -e RATE=300 loadtest/k6/journey.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/journey.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key -e USERS=100000 -e CONCERTS=10 -e SEATS=2000 -e RATE=300 loadtest/k6/journey.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
-import { cfg, userCount, concertOf, scheduleId, url, authParams, jsonBody, errorCode, retryAfter, idemKey, joinMany, activateAll, joinUntilActive, JSON_HEADERS } from './lib/common.js';
+import { cfg, userCount, concertOf, scheduleId, url, authParams, jsonBody, errorCode, retryAfter, idemKey, joinMany, activateAll, joinUntilActive, credentials, JSON_HEADERS } from './lib/common.js';
 
 function envInt(name, dflt) {
   const n = parseInt(__ENV[name] || '', 10);
@@ -110,9 +110,12 @@ function concertsInPlay() {
   return out;
 }
 
-// ACTIVE tokens of the checker user, one per concert.
+// ACTIVE tokens of the checker user, one per concert; the checker signs in
+// with the demo password (lib/common.js credentials(), SIGN_IN > 0).
 function checkerTokens(prev) {
-  const entries = concertsInPlay().map((c) => ({ user: CHECK_USER, concert: c, token: null }));
+  const cred = credentials([CHECK_USER])[CHECK_USER];
+  const entries = concertsInPlay().map((c) => ({ user: CHECK_USER, concert: c, token: null,
+    cred }));
   joinMany(entries);
   activateAll(entries, cfg.setupWait);
   const tokens = {};

@@ -11,7 +11,7 @@
 // expected outcome; the unpaid hold is then released. Once every seat is
 // sold, holds only get 409 (counted as sold_out).
 //
-//   k6 run loadtest/k6/payment.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/payment.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';

@@ -5,7 +5,7 @@
 // fresh token of every answer (it becomes an ACTIVE token on admission).
 // A place that ended (EXPIRED) joins again.
 //
-//   k6 run loadtest/k6/queue-status.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/queue-status.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { cfg, loadOptions, pause, vuEntry, url, authParams, jsonBody, retryAfter } from './lib/common.js';

@@ -4,14 +4,15 @@
 // floor(k / users) % CONCERTS + 1, so places are new until every (user,
 // concert) pair has joined once; after that a join returns the same live
 // place (still 201). Joiners do not poll afterwards: their places are
-// dropped after queue.abandon_after.
+// dropped after queue.abandon_after. Each joins with an operator's user
+// token of theirs (TOKEN_KEY_FILE, lib/common.js).
 //
-//   k6 run loadtest/k6/queue-token.js
-//   k6 run -e VUS=200 -e RAMP=30s -e USERS=100000 -e CONCERTS=10 loadtest/k6/queue-token.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/queue-token.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key -e VUS=200 -e RAMP=30s -e USERS=100000 -e CONCERTS=10 loadtest/k6/queue-token.js
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
-import { cfg, loadOptions, pause, userCount, nthUser, userId, url, JSON_HEADERS, jsonBody } from './lib/common.js';
+import { cfg, loadOptions, pause, userCount, nthUser, url, joinRequest, jsonBody } from './lib/common.js';
 
 export const options = loadOptions({
   'http_req_duration{name:join}': ['p(99)<1000'],
@@ -24,9 +25,9 @@ export default function () {
   const k = exec.scenario.iterationInTest;
   const user = nthUser(k);
   const concert = (Math.floor(k / userCount) % cfg.concerts) + 1;
-  const res = http.post(url('/api/queues/token'),
-    JSON.stringify({ concertId: concert, userId: userId(user) }),
-    { headers: JSON_HEADERS, tags: { name: 'join' } });
+  // the user's token is made here, on the client (lib/common.js userToken)
+  const j = joinRequest(user, concert, 'join');
+  const res = http.post(url('/api/queues/token'), j.body, j.params);
   const b = jsonBody(res);
   check(res, {
     'joined (201)': (r) => r.status === 201,

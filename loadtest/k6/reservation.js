@@ -7,7 +7,7 @@
 // errors. A hold that succeeds is released at once (DELETE), so the seats
 // never run out and the run measures holding rather than selling out.
 //
-//   k6 run loadtest/k6/reservation.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/reservation.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';

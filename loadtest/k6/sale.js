@@ -31,20 +31,23 @@
 // invariants in the database afterwards. Admission times come from the
 // server: an ACTIVE answer's activeUntil minus ACTIVE_TTL.
 //
+// Each user joins with an operator's user token of theirs, made by the VU
+// (lib/common.js: TOKEN_KEY_FILE).
+//
 // Environment (besides lib/common.js: BASE_URL, USERS, USER_OFFSET,
-// SCHEDULES, SEATS): CONCERT (1), QUEUED (10000; users USER_OFFSET+1 ..
+// SCHEDULES, SEATS, TOKEN_KEY_FILE): CONCERT (1), QUEUED (10000; users USER_OFFSET+1 ..
 // USER_OFFSET+QUEUED), JOIN_SECONDS (10), WAITER_VUS (100), POLL_EVERY
 // (20), BUYERS (250), THINK (1: seconds of thought before holding, and
 // half that before paying, each times a random 0.5..1.5), RELEASE_SHARE
 // (0.03), WALKAWAY_SHARE (0.01), HOLD_TTL (300, the server's
 // booking.hold_ttl), ACTIVE_TTL (600, queue.active_ttl), MAX_SECONDS (900).
 //
-//   k6 run -e USERS=12000 -e SCHEDULES=4 -e SEATS=600 loadtest/k6/sale.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key -e USERS=12000 -e SCHEDULES=4 -e SEATS=600 loadtest/k6/sale.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
-import { cfg, userId, url, authParams, jsonBody, errorCode, retryAfter, idemKey, JSON_HEADERS } from './lib/common.js';
+import { cfg, url, authParams, jsonBody, errorCode, retryAfter, idemKey, joinRequest, JSON_HEADERS } from './lib/common.js';
 
 function envNum(name, dflt) {
   const n = parseFloat(__ENV[name] || '');
@@ -132,9 +135,8 @@ function testStart() {
 
 function join(user, name) {
   for (let i = 0; i < 10; i++) {
-    const r = http.post(url('/api/queues/token'),
-      JSON.stringify({ concertId: CONCERT, userId: userId(user) }),
-      { headers: JSON_HEADERS, tags: { name } });
+    const j = joinRequest(user, CONCERT, name);
+    const r = http.post(url('/api/queues/token'), j.body, j.params);
     const b = jsonBody(r);
     if (r.status === 201 && b && b.token) return b;
     refusedAnswer(name, r);
@@ -191,11 +193,10 @@ export function waiter() {
     if (wait > 0) sleep(wait / 1000);
     const chunk = [];
     while (i < mine.length && chunk.length < 20 && due(mine[i]) <= Date.now()) chunk.push(mine[i++]);
-    const res = http.batch(chunk.map((k) => ({
-      method: 'POST', url: url('/api/queues/token'),
-      body: JSON.stringify({ concertId: CONCERT, userId: userId(userOf(k)) }),
-      params: { headers: JSON_HEADERS, tags: { name: 'join' } },
-    })));
+    const res = http.batch(chunk.map((k) => {
+      const j = joinRequest(userOf(k), CONCERT, 'join');
+      return { method: 'POST', url: url('/api/queues/token'), body: j.body, params: j.params };
+    }));
     res.forEach((r, j) => {
       const k = chunk[j];
       const user = userOf(k);

@@ -6,7 +6,7 @@
 // rest wait in the queue from their VU, as real users would). Each
 // iteration reads the map of a random schedule of the token's concert.
 //
-//   k6 run loadtest/k6/seats.js
+//   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/seats.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { cfg, loadOptions, pause, vuEntry, url, authParams, scheduleId, randInt, jsonBody, retryAfter } from './lib/common.js';

@@ -1,23 +1,24 @@
 -- queue_join.lua: POST /api/queues/token by users who have not joined yet.
+-- Data file lines: userId <TAB> user token (signed before the run: a join
+-- needs a signed-in user, and the user is the token's).
 --
 -- Request k of the run (threads interleave) is the pair
---   user = base + floor(k / concerts), concert = k % concerts + 1
+--   user = row floor(k / concerts) + 1, concert = k % concerts + 1
 -- so every request is a new place in a queue, never a rejoin, until
--- users run out (then it starts over at base: rejoins, counted as wraps).
---   wrk ... -s queue_join.lua URL -- threads=2 base=42001 users=100000 concerts=10
+-- users run out (then it starts over at the first row: rejoins, counted
+-- as wraps).
+--   wrk ... -s queue_join.lua URL -- threads=2 data=join.tsv concerts=10
 local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
 dofile(dir .. "lib.lua")
 name = "queue_join"
 expected = {}
 
-local headers = { ["Content-Type"] = "application/json" }
-local base, users, concerts, pairs_n
+local concerts, pairs_n
 
 function init_data(o)
-   base = tonumber(o.base or "1")
-   users = tonumber(o.users or "100000")
    concerts = tonumber(o.concerts or "1")
-   pairs_n = (users - base + 1) * concerts
+   assert(rows, "queue_join.lua needs data=FILE (userId <TAB> token)")
+   pairs_n = #rows * concerts
 end
 
 function request()
@@ -27,9 +28,10 @@ function request()
       wraps = wraps + 1
       k = k % pairs_n
    end
-   local user = base + math.floor(k / concerts)
+   local r = rows[math.floor(k / concerts) + 1]
    local concert = k % concerts + 1
-   local body = string.format(
-      '{"concertId":%d,"userId":"00000000-0000-4000-8000-%012d"}', concert, user)
-   return wrk.format("POST", "/api/queues/token", headers, body)
+   return wrk.format("POST", "/api/queues/token",
+                     { ["Content-Type"] = "application/json",
+                       ["Authorization"] = "Bearer " .. r[2] },
+                     string.format('{"concertId":%d}', concert))
 end

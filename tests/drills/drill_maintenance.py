@@ -9,7 +9,7 @@ unchanged or better).
 import threading
 import time
 
-from drillkit import Load, user_uuid
+from drillkit import Load
 
 C = 5
 WAITING = range(701, 721)        # in the queue before the switch
@@ -20,8 +20,12 @@ def drill_maintenance_switch(ctx):
     ctx.reload({("queue", "max_active"): "3", ("queue", "admit_per_second"): "3"})
     ctx.reset_queue(C)
     places = {}
+    auths = ctx.auths(list(WAITING) + list(NEWCOMERS))
+    # a few join signed in with the demo password, the rest with user tokens
+    for u in WAITING[:3]:
+        auths[u] = ctx.session(u)
     for u in WAITING:
-        r = ctx.join(C, u)
+        r = ctx.join(C, u, auth=auths[u])
         ctx.require(r.status == 201, "join of user %d: %r" % (u, r))
         places[u] = {"token": r.body["token"], "number": r.body["queueNumber"],
                      "before": None, "after": None, "bad": []}
@@ -60,14 +64,14 @@ def drill_maintenance_switch(ctx):
         with lock:
             u = next(newcomers, None)
         if u is not None:
-            c.post("/api/queues/token", body={"concertId": C, "userId": user_uuid(u)},
-                   label="join")
+            c.post("/api/queues/token", body={"concertId": C}, headers=auths[u], label="join")
 
     not_waiting_page = []
 
     def join_html(c):
-        r = c.post("/api/queues/token", body={"concertId": C, "userId": user_uuid(c.rng.choice(
-            list(WAITING)))}, headers={"Accept": "text/html"}, label="join-html")
+        u = c.rng.choice(list(WAITING))
+        r = c.post("/api/queues/token", body={"concertId": C},
+                   headers=dict(auths[u], Accept="text/html"), label="join-html")
         if r.status != 201 and not ctx.is_waiting_page(r):
             not_waiting_page.append(r)
 

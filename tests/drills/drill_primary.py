@@ -12,7 +12,7 @@ import threading
 import time
 
 from drillkit import (Load, Writes, chargers, check_writes, invariants, ledger_top,
-                      schedule_of, user_uuid)
+                      schedule_of)
 
 CONCERT = 3                     # bookings of the restart drill
 BOOKERS = range(501, 701)       # one payment per user
@@ -46,9 +46,9 @@ class Seats:
                 self.free.remove(seat)
 
 
-def _bookers(load, writes, n, concert, users):
-    """Each client: join, poll until ACTIVE, hold a seat, pay it; one
-    payment per user, then the next user."""
+def _bookers(load, writes, n, concert, users, auths):
+    """Each client: join (with the user's header in auths), poll until
+    ACTIVE, hold a seat, pay it; one payment per user, then the next user."""
     seats = Seats(concert)
     it = iter(users)
     lock = threading.Lock()
@@ -63,7 +63,7 @@ def _bookers(load, writes, n, concert, users):
         if u is None:
             return
         if "token" not in st:
-            r = c.post("/api/queues/token", body={"concertId": concert, "userId": user_uuid(u)},
+            r = c.post("/api/queues/token", body={"concertId": concert}, headers=auths[u],
                        label="join")
             if r.status != 201:
                 return
@@ -112,7 +112,7 @@ def drill_primary_restarted(ctx):
     load = Load(ctx.port)
     _reads(load)
     chargers(ctx, load, writes, CHARGERS_RESTART)
-    _bookers(load, writes, 3, CONCERT, BOOKERS)
+    _bookers(load, writes, 3, CONCERT, BOOKERS, ctx.auths(BOOKERS))
     with load.running(max_seconds=45):
         time.sleep(4)
         t_stop = load.mark("stopping the primary (pg_ctl stop -m fast)")

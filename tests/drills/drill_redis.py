@@ -39,6 +39,7 @@ def drill_redis_killed(ctx):
     tokens = {u: ctx.active_token(CONCERT_BOOK, u) for u in users}
     load = Load(ctx.port)
     joiners = iter(range(900, 1001))
+    auths = ctx.auths(range(900, 1001))
 
     def schedules(c):
         c.get("/api/concerts/%d/schedules" % c.rng.randint(1, 5))
@@ -48,14 +49,14 @@ def drill_redis_killed(ctx):
 
     def join_json(c):
         u = next(joiners, None) or c.rng.randint(900, 1000)
-        c.post("/api/queues/token", body={"concertId": CONCERT_JOIN, "userId": user_uuid(u)})
+        c.post("/api/queues/token", body={"concertId": CONCERT_JOIN}, headers=auths[u])
 
     not_waiting_page = []
 
     def join_html(c):
         u = c.rng.randint(900, 1000)
-        r = c.post("/api/queues/token", body={"concertId": CONCERT_JOIN, "userId": user_uuid(u)},
-                   headers={"Accept": "text/html,application/xhtml+xml"})
+        r = c.post("/api/queues/token", body={"concertId": CONCERT_JOIN},
+                   headers=dict(auths[u], Accept="text/html,application/xhtml+xml"))
         if r.status != 201 and not ctx.is_waiting_page(r):
             not_waiting_page.append(r)
 
@@ -91,9 +92,9 @@ def drill_redis_killed(ctx):
             if p is not None:
                 ctx.check(p.status == 201, "user %d could not pay with Redis down: %r" % (u, p))
         # The queue: JSON 503 for API clients, the waiting page for browsers.
-        r = ctx.join(CONCERT_JOIN, 950)
+        r = ctx.join(CONCERT_JOIN, 950, auth=auths[950])
         seen_json.append(r)
-        r = ctx.join(CONCERT_JOIN, 951, accept="text/html")
+        r = ctx.join(CONCERT_JOIN, 951, accept="text/html", auth=auths[951])
         seen_html.append(r)
         time.sleep(2)
         t_start = load.mark("starting redis")

@@ -24,6 +24,7 @@ import uuid
 
 from boxoffice_dev import http as httpc
 from boxoffice_dev.redis import pairs
+from boxoffice_dev.stack import demo_email
 
 # Every request of a drill gives up after this long: a hung request shows
 # as "timeout", never as a stuck drill.
@@ -394,11 +395,29 @@ class Ctx:
         except Exception as e:
             print("  (replica not streaming: %s)" % e)
 
+    # ---- credentials: made before a load starts, never in its measured part
+    def auth(self, user):
+        """Demo user's Authorization header: an operator's user token, signed
+        here with the stack's key (no request, no process)."""
+        return {"Authorization": "Bearer " + self.stack.user_token(user_uuid(user))}
+
+    def auths(self, users):
+        """{user: Authorization header} for each demo user of users."""
+        return {u: self.auth(u) for u in users}
+
+    def session(self, user):
+        """Demo user's Authorization header with a real session: a sign-in
+        with the demo password (an Argon2 check: for a few users only)."""
+        return {"Authorization": "Bearer " + self.stack.sign_in(demo_email(user))}
+
     # ---- the queue
-    def join(self, concert, user, accept=None):
-        h = {"Accept": accept} if accept else None
-        return self.http("POST", "/api/queues/token",
-                         body={"concertId": concert, "userId": user_uuid(user)}, headers=h)
+    def join(self, concert, user, accept=None, auth=None):
+        """Demo user joins concert's queue with auth (their Authorization
+        header; a user token made here if None)."""
+        h = dict(auth or self.auth(user))
+        if accept:
+            h["Accept"] = accept
+        return self.http("POST", "/api/queues/token", body={"concertId": concert}, headers=h)
 
     def status(self, token):
         return self.http("GET", "/api/queues/status",

@@ -24,6 +24,9 @@ with each kind of credential:
       a genuine session passes;
   AUTH_PROVIDER: without a token 401 TOKEN_MISSING; boxoffice tokens of
       every kind are no provider's (404 NOT_CONFIGURED on this stack);
+  AUTH_SIGNED_IN: WAITING and ACTIVE tokens are 403 TOKEN_WRONG_KIND; a
+      user token and a session pass, and a body userId other than the
+      credential's user is 403 USER_MISMATCH;
   AUTH_LOOPBACK: straight to the workers over FastCGI (cgi-fcgi, from
       libfcgi-bin), a request from a non-loopback REMOTE_ADDR is 403
       FORBIDDEN, from 127.0.0.1 or ::1 it passes (nginx refuses other
@@ -75,7 +78,8 @@ FIELDS = {
 CAPTURES = {"concertId": str(CONCERT), "scheduleId": str(SCHEDULE), "userId": NOBODY,
             "reservationId": NO_RESERVATION}
 
-TOKEN_LEVELS = ("AUTH_TOKEN", "AUTH_QUEUE", "AUTH_ACTIVE", "AUTH_USER", "AUTH_SESSION")
+TOKEN_LEVELS = ("AUTH_TOKEN", "AUTH_QUEUE", "AUTH_ACTIVE", "AUTH_USER", "AUTH_SESSION",
+                "AUTH_SIGNED_IN")
 OPEN_LEVELS = ("AUTH_NONE", "AUTH_LOOPBACK")
 # An identity provider's JWT, not a boxoffice token (test_provider.py
 # signs real ones; this stack has no provider configured).
@@ -170,8 +174,7 @@ class TestAccessLevels(StackTest):
     def _admit(cls):
         """A real ACTIVE token of USER for CONCERT (join, then poll)."""
         cls._joined = True
-        st, _, b = cls.stack.http("POST", "/api/queues/token",
-                                  body={"concertId": CONCERT, "userId": UA})
+        st, _, b = cls.stack.join(CONCERT, UA)
         if st not in (200, 201):
             raise AssertionError("join of user %d: %d %r" % (USER, st, b))
         deadline = time.time() + 15
@@ -199,13 +202,14 @@ class TestAccessLevels(StackTest):
         cls._joined = False
 
     # ------------------------------------------------------------ requests
-    def call(self, rt, token=None, header=None):
+    def call(self, rt, token=None, header=None, body=None):
         headers = {}
         if token is not None:
             headers["Authorization"] = "Bearer " + token
         if header is not None:
             headers["Authorization"] = header
-        return self.http(rt.method, rt.path, body=rt.body, headers=headers)
+        return self.http(rt.method, rt.path, body=rt.body if body is None else body,
+                         headers=headers)
 
     def assertPasses(self, resp, rt, what):
         st, _, body = resp
@@ -338,6 +342,24 @@ class TestAccessLevels(StackTest):
                 for what in ("user", "waiting", "active", "session"):
                     tok = self.tokens[what] if what != "session" else self.sign_session(UA)
                     self.assertRefused(self.call(rt, tok), rt, what, 404, "NOT_CONFIGURED")
+
+    def test_signed_in_routes_take_a_users_own_credential(self):
+        for rt in self.level("AUTH_SIGNED_IN"):
+            with self.subTest(route=repr(rt)):
+                for what in ("waiting", "active"):
+                    self.assertRefused(self.call(rt, self.tokens[what]), rt, what,
+                                       403, "TOKEN_WRONG_KIND")
+                # NOBODY's credentials pass (the route then finds no such user)
+                for what in ("path user", "path user session"):
+                    self.assertPasses(self.call(rt, self.tokens[what]), rt, what)
+                    if rt.body is None:
+                        continue
+                    own = dict(rt.body, userId=NOBODY)
+                    self.assertPasses(self.call(rt, self.tokens[what], body=own), rt,
+                                      what + " naming its own user")
+                    other = dict(rt.body, userId=UA)
+                    self.assertRefused(self.call(rt, self.tokens[what], body=other), rt,
+                                       what + " naming another user", 403, "USER_MISMATCH")
 
     def test_loopback_routes_refuse_other_addresses_at_the_worker(self):
         for rt in self.level("AUTH_LOOPBACK"):

@@ -142,8 +142,7 @@ class BookingTest(StackTest):
         """An ACTIVE token of demo user i for concert (joins, polls if needed)."""
         with _USED_LOCK:
             _USED.add(i)
-        st, _, b = self.http("POST", "/api/queues/token",
-                             body={"concertId": concert, "userId": user_uuid(i)})
+        st, _, b = self.stack.join(concert, user_uuid(i))
         if st not in (200, 201):
             raise AssertionError("join of user %d: %d %r" % (i, st, b))
         token = b["token"]

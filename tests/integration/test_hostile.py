@@ -271,7 +271,8 @@ class HostileTest(StackTest):
         """A real ACTIVE token of demo user i for concert (join, then poll)."""
         cls._places.append((concert, user_uuid(i)))
         st, _, b = cls._api("POST", "/api/queues/token",
-                            {"concertId": concert, "userId": user_uuid(i)})
+                            {"concertId": concert, "userId": user_uuid(i)},
+                            token=cls.stack.user_token(user_uuid(i)))
         if st not in (200, 201):
             raise AssertionError("join of user %d to concert %d: %d %r" % (i, concert, st, b))
         deadline = time.time() + 15
@@ -622,6 +623,8 @@ class TestHostileCatalogue(HostileTest):
                  code="INVALID_FIELD"),
             Case("nil UUID: well formed, no such user", "POST", J,
                  body={"concertId": 4, "userId": "00000000-0000-0000-0000-000000000000"},
+                 token=self.sign("u", "00000000-0000-0000-0000-000000000000",
+                                 exp=int(time.time()) + 3600),
                  expect=404, code="USER_NOT_FOUND"),
             Case("reservationId with NUL escape", "POST", "/api/payments", token=self.wC,
                  body='{"reservationId":"%s\\u0000"}' % self.rB, code="BAD_JSON"),
@@ -699,7 +702,7 @@ class TestHostileCatalogue(HostileTest):
                  body={"amount": "100; UPDATE users SET balance = 1e12"}, code="INVALID_FIELD"),
             Case("SQL in an unknown key", "POST", J,
                  body={"concertId": 999999, "userId": UA, "'; DROP TABLE users;--": 1},
-                 expect=404, code="CONCERT_NOT_FOUND"),
+                 token=self.uA, expect=404, code="CONCERT_NOT_FOUND"),
             Case("SQL in the concert path", "GET",
                  "/api/concerts/4%27%20OR%20%271%27=%271/schedules", code="INVALID_FIELD"),
             Case("SQL in the concert path, raw", "GET", "/api/concerts/4;DELETE/schedules",
@@ -1584,15 +1587,15 @@ class TestKeyRotation(HostileTest):
         pids = s.worker_pids()
         user = 905
         self._places.append((CONCERT, user_uuid(user)))
-        first = s.http("POST", "/api/queues/token",
-                       body={"concertId": CONCERT, "userId": user_uuid(user)})
+        first = s.join(CONCERT, user_uuid(user))
         self.assertEqual(first[0], 201, first[2])
         tok, number = first[2]["token"], first[2]["queueNumber"]
         status = "/api/queues/status"
         fresh = s.path("conf", "hostile-rotation.key")
         fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fresh_key = os.urandom(32)
         with os.fdopen(fd, "wb") as f:
-            f.write(os.urandom(32))
+            f.write(fresh_key)
         self.addCleanup(os.unlink, fresh)
         key, old = ("token", "key_file"), ("token", "key_file_old")
         saved = {key: s.overrides.get(key), old: s.overrides.get(old)}
@@ -1600,8 +1603,10 @@ class TestKeyRotation(HostileTest):
             self._reload({key: fresh, old: ""}, lambda: self._status(status, tok), 401)
             st, _, b = s.http("GET", status, headers={"Authorization": "Bearer " + tok})
             self.assertJsonError((st, _, b), 401, "TOKEN_INVALID")
-            st, _, b = s.http("POST", "/api/queues/token",
-                              body={"concertId": CONCERT, "userId": user_uuid(user)})
+            # the user's credential is signed with the emergency key too
+            cred = self.sign("u", user_uuid(user), exp=int(time.time()) + 600, key=fresh_key)
+            st, _, b = s.http("POST", "/api/queues/token", body={"concertId": CONCERT},
+                              headers={"Authorization": "Bearer " + cred})
             self.assertEqual(st, 201, b)
             self.assertEqual((b.get("queueNumber"), b.get("rejoined")), (number, True), b)
             renewed = b["token"]

@@ -152,10 +152,13 @@ class QueueTest(StackTest):
         self._settings_changed = False
 
     # -------------------------------------------------------------- api
-    def join(self, concert, user, **kw):
+    def join(self, concert, user, headers=None, **kw):
+        """user (a UUID or a demo user's number) joins with their own user
+        token, naming themselves in the body as older clients do."""
         uid = user if isinstance(user, str) else user_uuid(user)
         return self.http("POST", "/api/queues/token",
-                         body={"concertId": concert, "userId": uid}, **kw)
+                         body={"concertId": concert, "userId": uid},
+                         headers=self.s.as_user(uid, headers), **kw)
 
     def status(self, token, **kw):
         hdrs = {"Authorization": "Bearer " + token} if token is not None else {}

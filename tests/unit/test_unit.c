@@ -525,6 +525,21 @@ START_TEST(auth_levels_check_tokens_and_addresses)
 			 AUTH_DENIED);
 	ck_assert_int_eq(status, 403);
 	ck_assert_str_eq(code, "FORBIDDEN");
+	/* A signed-in user (a user token here; sessions in test_access.py):
+	 * the body's userId, if any, must be the credential's. */
+	ck_assert_int_eq(check_auth(AUTH_SIGNED_IN, user_tok, NULL, NULL, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_str_eq(got.user, alice);
+	ck_assert_int_eq(check_auth(AUTH_SIGNED_IN, user_tok, NULL, alice, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_int_eq(check_auth(AUTH_SIGNED_IN, user_tok, NULL, bob, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_int_eq(status, 403);
+	ck_assert_str_eq(code, "USER_MISMATCH");
+	ck_assert_int_eq(check_auth(AUTH_SIGNED_IN, wait_tok, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_int_eq(status, 403);
+	ck_assert_str_eq(code, "TOKEN_WRONG_KIND");
 	unlink(key);
 	free(key);
 }

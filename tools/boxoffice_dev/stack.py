@@ -32,6 +32,7 @@ import time
 
 from . import http as httpc
 from . import redis as redisc
+from . import tokens
 from .errors import StackError
 from .procs import (alive, children, cmdline, free_port, is_root, port_in_use,  # noqa: F401
                     process_tree, send_signal, terminate, wait_bindable, wait_dead)
@@ -62,6 +63,16 @@ DEFAULT_SRCDIR = os.path.dirname(os.path.dirname(HERE))
 # The names these helpers had when this module was tools/stack.py, for
 # test modules written against them.
 _is_root, _cmdline, _signal, _wait_dead = is_root, cmdline, send_signal, wait_dead
+
+
+# The demo accounts of `boxofficectl seed`: demo user i signs in as
+# demo_email(i) with DEMO_PASSWORD (docs/identity.md).
+DEMO_PASSWORD = "boxoffice-demo"
+
+
+def demo_email(i):
+    """Demo user i's e-mail address."""
+    return "user%d@demo.boxoffice.test" % i
 
 
 def _log_default(msg):
@@ -781,6 +792,37 @@ class Stack(Managed):
         with lower-case header names, body parsed when JSON, else bytes."""
         return httpc.request(port or self.ports["http"], method, path, body=body,
                              headers=headers, timeout=timeout)
+
+    # -------------------------------------------------------- credentials
+    def user_token(self, user, seconds=3600):
+        """An operator's user token (kind u) of user (a UUID), signed with
+        the stack's current key as `boxofficectl token USER SECONDS` signs
+        it, without a process per token."""
+        path = self.overrides.get(("token", "key_file"))
+        with open(path or self.key_file, "rb") as f:
+            key = f.read()
+        return tokens.sign(key, "u", user, exp=int(time.time()) + seconds)
+
+    def as_user(self, user, headers=None):
+        """headers (a copy) with user's credential: an operator's user token."""
+        out = dict(headers or {})
+        out["Authorization"] = "Bearer " + self.user_token(user)
+        return out
+
+    def sign_in(self, email, password=DEMO_PASSWORD):
+        """A session token for email's account (POST /api/sessions; an
+        Argon2 check on the server, so for a few users, not thousands)."""
+        st, _, b = self.http("POST", "/api/sessions",
+                             body={"email": email, "password": password})
+        if st != 201 or not isinstance(b, dict) or "token" not in b:
+            raise StackError("sign-in of %s: %d %r" % (email, st, b))
+        return b["token"]
+
+    def join(self, concert, user, headers=None, **kw):
+        """POST /api/queues/token: user (a UUID) joins concert's queue with
+        their own credential (http()'s answer)."""
+        return self.http("POST", "/api/queues/token", body={"concertId": concert},
+                         headers=self.as_user(user, headers), **kw)
 
     def wait_http(self, path="/api/ping", status=200, timeout=20):
         return httpc.wait_http(self.ports["http"], path, status, timeout)

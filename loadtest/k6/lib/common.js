@@ -1,5 +1,5 @@
 // common.js: what the boxoffice k6 scripts share. Documented k6 API only
-// (k6/http, k6, k6/execution, k6/metrics).
+// (k6/http, k6, k6/crypto, k6/execution, k6/metrics).
 //
 // Environment (all optional):
 //   BASE_URL     http://127.0.0.1:8080
@@ -29,10 +29,23 @@
 //                         ramping-vus (the reports' sleep(1)), 0 with
 //                         constant-arrival-rate (the rate sets the pace)
 //   SMOKE        1: also require every check to pass (checks rate==1)
+//   TOKEN_KEY_FILE  the stack's token key, an absolute path (its
+//                         token.key_file: loadtest/k6run passes it; ./dev
+//                         up's is var/conf/token.key). Joining the queue
+//                         needs a signed-in user: each user joins with an
+//                         operator's user token (as `boxofficectl token
+//                         USER` makes), signed here with that key, since
+//                         thousands of sign-ins (an Argon2 check each)
+//                         would load the server more than the test does
+//   SIGN_IN      3        users that sign in with their password instead
+//                         (demo accounts user<i>@demo.boxoffice.test), so
+//                         that sessions are exercised too
+//   DEMO_PASSWORD  boxoffice-demo   their password (boxofficectl seed)
 // The defaults match `./dev up` (seed 5,4,50,1000). For the load of the
 // reports seed more: BOXOFFICE_SEED=10,4,2000,100000 ./dev up, then
 // USERS=100000 CONCERTS=10 SEATS=2000.
 import http from 'k6/http';
+import crypto from 'k6/crypto';
 import { sleep } from 'k6';
 
 function envInt(name, dflt) {
@@ -77,6 +90,14 @@ export const cfg = {
   batch: envInt('BATCH', 50),
 };
 
+// The stack's token key, read once in the init context (open() is only
+// allowed there); null without TOKEN_KEY_FILE.
+const TOKEN_KEY = __ENV.TOKEN_KEY_FILE ? open(__ENV.TOKEN_KEY_FILE, 'b') : null;
+// Lifetime of the user tokens made here: longer than any run.
+const USER_TOKEN_SECONDS = 6 * 3600;
+const SIGN_IN = envInt('SIGN_IN', 3);
+const DEMO_PASSWORD = __ENV.DEMO_PASSWORD || 'boxoffice-demo';
+
 // The users a script may use: USER_OFFSET+1 .. USERS.
 export const userCount = Math.max(1, cfg.users - cfg.userOffset);
 
@@ -111,6 +132,56 @@ export function authParams(token, name, extraHeaders) {
 }
 
 export const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+// An operator's user token (kind u) of demo user i, as `boxofficectl token`
+// signs it (src/token.c: v1.u.USER.0.0.IAT.EXP.MAC, MAC the HMAC-SHA256 of
+// the rest under the key, base64url without padding). Made on the client:
+// no request, a few microseconds.
+export function userToken(i) {
+  if (TOKEN_KEY === null) {
+    throw new Error('joining the queue needs TOKEN_KEY_FILE (the stack\'s token.key_file)');
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const claims = `v1.u.${userId(i)}.0.0.${now}.${now + USER_TOKEN_SECONDS}`;
+  return claims + '.' + crypto.hmac('sha256', TOKEN_KEY, claims, 'base64rawurl');
+}
+
+// A session of demo user i: a sign-in with the demo password (an Argon2
+// check on the server, so for a few users only), or null.
+export function signIn(i) {
+  const r = http.post(url('/api/sessions'),
+    JSON.stringify({ email: `user${i}@demo.boxoffice.test`, password: DEMO_PASSWORD }),
+    { headers: JSON_HEADERS, tags: { name: 'setup_sign_in' } });
+  const b = jsonBody(r);
+  if (r.status === 201 && b && b.token) return b.token;
+  console.warn(`sign-in of user ${i}: ${r.status} ${errorCode(r)}`);
+  return null;
+}
+
+// The credentials of users (an array of user numbers), made before the
+// measured part: a session for the first SIGN_IN of them, a user token
+// for the others. Returns {user: token}.
+export function credentials(users) {
+  const out = {};
+  users.forEach((u, k) => {
+    out[u] = (k < SIGN_IN && signIn(u)) || userToken(u);
+  });
+  return out;
+}
+
+// The body and params of user's queue join, with cred (a session or user
+// token; a user token of theirs if absent). The user is the credential's:
+// the body names the concert only.
+export function joinRequest(user, concert, name, cred) {
+  return {
+    body: JSON.stringify({ concertId: concert }),
+    params: {
+      headers: Object.assign({ Authorization: 'Bearer ' + (cred || userToken(user)) },
+        JSON_HEADERS),
+      tags: { name },
+    },
+  };
+}
 
 export function jsonBody(res) {
   try {
@@ -198,18 +269,17 @@ export function loadOptions(extraThresholds) {
 }
 
 // Join the queue for many users at once (http.batch). entries: [{user,
-// concert}]. Adds token and status to each; one that gets no place keeps
+// concert, cred (optional: a session or user token; a user token made
+// here if absent)}]. Adds token and status to each; one that gets no place keeps
 // token null. 503s are retried after their Retry-After.
 export function joinMany(entries) {
   for (let i = 0; i < entries.length; i += cfg.batch) {
     let chunk = entries.slice(i, i + cfg.batch);
     for (let attempt = 0; attempt < 5 && chunk.length > 0; attempt++) {
-      const reqs = chunk.map((e) => ({
-        method: 'POST',
-        url: url('/api/queues/token'),
-        body: JSON.stringify({ concertId: e.concert, userId: userId(e.user) }),
-        params: { headers: JSON_HEADERS, tags: { name: 'setup_join' } },
-      }));
+      const reqs = chunk.map((e) => {
+        const j = joinRequest(e.user, e.concert, 'setup_join', e.cred);
+        return { method: 'POST', url: url('/api/queues/token'), body: j.body, params: j.params };
+      });
       const res = http.batch(reqs);
       const again = [];
       let wait = 0;
@@ -267,16 +337,15 @@ export function activateAll(entries, seconds) {
 }
 
 // One user's way in, from a VU: join, then poll until ACTIVE (every
-// second, or as Retry-After says), at most maxWait seconds. Returns the
-// ACTIVE token or null.
-export function joinUntilActive(user, concert, maxWait, tagPrefix) {
+// second, or as Retry-After says), at most maxWait seconds, with cred (a
+// user token of theirs if absent). Returns the ACTIVE token or null.
+export function joinUntilActive(user, concert, maxWait, tagPrefix, cred) {
   const p = tagPrefix || '';
   const deadline = Date.now() + maxWait * 1000;
+  const j = joinRequest(user, concert, p + 'join', cred);
   let token = null;
   while (token === null && Date.now() < deadline) {
-    const r = http.post(url('/api/queues/token'),
-      JSON.stringify({ concertId: concert, userId: userId(user) }),
-      { headers: JSON_HEADERS, tags: { name: p + 'join' } });
+    const r = http.post(url('/api/queues/token'), j.body, j.params);
     const b = jsonBody(r);
     if (r.status === 201 && b) {
       if (b.status === 'ACTIVE') return b.token;
@@ -319,9 +388,8 @@ export function vuEntry(state, needActive) {
   if (needActive) {
     token = joinUntilActive(user, concert, 120);
   } else {
-    const r = http.post(url('/api/queues/token'),
-      JSON.stringify({ concertId: concert, userId: userId(user) }),
-      { headers: JSON_HEADERS, tags: { name: 'join' } });
+    const j = joinRequest(user, concert, 'join');
+    const r = http.post(url('/api/queues/token'), j.body, j.params);
     const b = jsonBody(r);
     token = r.status === 201 && b ? b.token : null;
   }
