@@ -2,7 +2,6 @@
 #include "auth.h"
 
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "config.h"
@@ -127,14 +126,14 @@ static enum auth_result
 provider(struct req *r)
 {
 	struct jwt_expect want = { cfg.jwt_issuer, cfg.jwt_audience, cfg.jwt_leeway_s };
-	const char *h = r->authorization;
+	const char *jws = r->authorization != NULL ? token_text(r->authorization) : "";
 	enum jwt_err e;
 
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+	if (*jws == '\0') {
 		http_error(r, 401, "TOKEN_MISSING", "an Authorization: Bearer token is required");
 		return AUTH_DENIED;
 	}
-	switch ((e = jwt_verify(h + 7, time(NULL), &want, r->subject))) {
+	switch ((e = jwt_verify(jws, time(NULL), &want, r->subject))) {
 	case JWT_OK:
 		return AUTH_PASS;
 	case JWT_UNCONFIGURED:
