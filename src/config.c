@@ -70,7 +70,7 @@ static const struct config_entry entries[] = {
 	{ "auth", "cookie_secure", C_INT, OFF(cookie_secure), 0, 1, "1", { NULL } },
 	{ "auth", "max_failures", C_INT, OFF(max_failures), 1, 1000, "10", { NULL } },
 	{ "auth", "failure_window", C_INT, OFF(failure_window), 1, 86400, "900", { NULL } },
-	{ "auth", "hash_concurrency", C_INT, OFF(hash_concurrency), 1, 64, "2", { NULL } },
+	{ "auth", "hash_concurrency", C_INT, OFF(hash_concurrency), 1, 64, "1", { NULL } },
 };
 
 #define NENTRIES (sizeof(entries) / sizeof(entries[0]))
