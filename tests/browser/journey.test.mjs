@@ -47,13 +47,21 @@ test('journey: sign in -> concert list -> dates -> waiting room -> seat map -> h
   assert.equal(await page.locator('#schedule-list > li').count(), SEED.schedules);
   await shot(page, 'journey', 'dates');
 
-  // --- join the queue: both places are taken, so we wait.
+  // --- join the queue: both places are taken, so we wait. The join goes
+  // with the session cookie and names the session's own user.
+  const joins = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/api/queues/token')) joins.push(r);
+  });
   await page.locator(`#schedule-list a[data-schedule="${schedule}"]`).click();
   await page.locator('#waiting-room[data-state="waiting"]').waitFor();
   await assertText(page.locator('#queue-place'), '1');
   await assertText(page.locator('#queue-ahead'), 'You are next in line.');
   const progress = page.getByRole('progressbar', { name: 'Progress in the queue' });
   assert.ok(await progress.isVisible());
+  assert.equal(joins.length, 1);
+  assert.deepEqual(joins[0].postDataJSON(), { concertId: concert, userId: userId(me) });
+  assert.match((await joins[0].allHeaders()).cookie || '', /(^|; )boxoffice_session=v1\.s\./);
   const rec = await queueRecord(page, me, concert);
   assert.equal(rec.status, 'WAITING');
   assert.match(rec.token, /^v1\.w\./, 'a WAITING token is stored');
