@@ -114,6 +114,23 @@ test('sign-out ends the session: the balance page then asks to sign in', async (
   await page.context().close();
 });
 
+test('a session ended elsewhere: the next call that needs it brings the page back to "sign in"', async () => {
+  const me = 37;
+  const page = await newPage(browser, { user: me });
+  await page.goto(BASE + '/#/balance');
+  await assertText(page.locator('#user-name'), demoEmail(me));
+  await until(async () => /credits$/.test(await page.locator('#balance').textContent()), { what: 'the balance' });
+  // Signed out from somewhere else (another tab, the API).
+  const out = await api('DELETE', '/api/sessions', { token: await sessionCookie(page) });
+  assert.equal(out.status, 200);
+  await page.getByLabel('Amount to add (credits)').fill('100');
+  await page.locator('#charge-submit').click();
+  await page.locator('#balance-signin').waitFor();
+  assert.equal(await page.locator('#sign-in-link').count(), 1);
+  noPageErrors(page);
+  await page.context().close();
+});
+
 test('sign-in and sign-up refusals read as words: wrong password, throttled, address taken, weak password', async () => {
   const page = await newPage(browser, { phone: true });
   await page.goto(BASE + '/#/signin');
