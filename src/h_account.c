@@ -1,4 +1,4 @@
-/* h_account.c: sign-up, sign-in and sign-out: the HTTP side of accounts and sessions. */
+/* h_account.c: sign-up, sign-in, the current session, sign-out: accounts over HTTP. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -206,6 +206,25 @@ h_session_provider(struct req *r)
 out:
 	if (res != NULL)
 		PQclear(res);
+}
+
+/*
+ * GET /api/sessions: who the caller's session (AUTH_SESSION, header or
+ * cookie) is signed in as, and until when: how a page that cannot read the
+ * HttpOnly cookie learns it after a reload. Read from the verified token
+ * alone; no database round trip.
+ */
+void
+h_session_get(struct req *r)
+{
+	char when[40];
+	struct json_object *o;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "userId", json_object_new_string(r->token.user));
+	json_object_object_add(o, "expiresAt", json_object_new_string(
+		util_iso_time(r->token.exp * 1000, when, sizeof(when))));
+	http_reply(r, 200, o);
 }
 
 /*

@@ -35,6 +35,7 @@ void h_charge(struct req *r);
 /* h_account.c */
 void h_account_create(struct req *r);
 void h_session_create(struct req *r);
+void h_session_get(struct req *r);
 void h_session_delete(struct req *r);
 void h_session_provider(struct req *r);
 

@@ -32,6 +32,7 @@ static const struct route routes[] = {
 	{ "POST", "/api/accounts", AUTH_NONE, h_account_create, B(F_EMAIL) | B(F_PASSWORD), 0, 0 },
 	{ "POST", "/api/sessions", AUTH_NONE, h_session_create, B(F_EMAIL) | B(F_PASSWORD),
 	  0, 0 },
+	{ "GET", "/api/sessions", AUTH_SESSION, h_session_get, 0, 0, 0 },
 	{ "DELETE", "/api/sessions", AUTH_SESSION, h_session_delete, 0, 0, 0 },
 	{ "POST", "/api/sessions/oidc", AUTH_PROVIDER, h_session_provider, 0, 0, 0 },
 	{ "GET", "/metrics", AUTH_LOOPBACK, h_metrics, 0, 0, 0 },

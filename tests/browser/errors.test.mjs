@@ -31,6 +31,9 @@ const CODES = {
   // documented in docs/api.md too
   BAD_REQUEST: 400, INTERNAL: 500, SERVICE_UNAVAILABLE: 503, UPSTREAM_TIMEOUT: 504,
   URI_TOO_LONG: 414,
+  // accounts and sessions
+  BAD_CREDENTIALS: 401, TOO_MANY_ATTEMPTS: 429, EMAIL_TAKEN: 409, WEAK_PASSWORD: 400,
+  CROSS_SITE: 403,
 };
 const GENERIC = messageFor('SOMETHING_NEW');
 

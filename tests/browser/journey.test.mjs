@@ -1,5 +1,5 @@
 // The whole journey, concert list to confirmation, as one person would do
-// it: choose the user, a concert, a date, wait in the queue (two other users
+// it: sign in as a demo account, a concert, a date, wait in the queue (two other users
 // hold the only two active places, then pay and leave), pick a seat with the
 // keyboard, see the hold countdown, top up a short balance, pay.
 
@@ -7,14 +7,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BASE, SEED, launch, newPage, shot, api, occupy, finishTurns, userId, scheduleOf, until,
-  noPageErrors, queueRecord,
+  noPageErrors, queueRecord, demoEmail, DEMO_PASSWORD,
 } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-test('journey: concert list -> dates -> waiting room -> seat map -> hold -> top-up -> payment -> confirmation', async () => {
+test('journey: sign in -> concert list -> dates -> waiting room -> seat map -> hold -> top-up -> payment -> confirmation', async () => {
   const concert = 1;
   const schedule = scheduleOf(concert, 1);
   const me = SEED.poorUsers ? SEED.poorUsers[0] : 41;          // balance 20,000
@@ -23,16 +23,20 @@ test('journey: concert list -> dates -> waiting room -> seat map -> hold -> top-
   // Others take both active places first (max_active = 2).
   const others = await occupy(concert, [1, 2]);
 
-  // --- concert list; the user picks who they are with the keyboard.
+  // --- concert list; the user signs in with the keyboard, and comes back.
   await page.goto(BASE + '/');
   await page.locator('#concert-list').waitFor();
-  const input = page.getByLabel('Your user number or ID');
-  await input.focus();
-  await page.keyboard.type(String(me));
+  await page.locator('#sign-in-link').click();
+  await page.locator('#signin-form').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'account-email');
+  await page.keyboard.type(demoEmail(me));
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(DEMO_PASSWORD);
   await page.keyboard.press('Enter');
-  await assertText(page.locator('#user-name'), `User ${me}`);
+  await assertText(page.locator('#user-name'), demoEmail(me));
   assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('boxoffice.user'))), userId(me));
-  // Choosing the user shows the page again for them.
+  // Signing in brings the user back to where they were.
+  await page.waitForURL(/#\/$/);
   await page.locator('#concert-list').waitFor();
   assert.equal(await page.locator('#concert-list > li').count(), SEED.concerts);
   await shot(page, 'journey', 'concerts');
@@ -43,13 +47,21 @@ test('journey: concert list -> dates -> waiting room -> seat map -> hold -> top-
   assert.equal(await page.locator('#schedule-list > li').count(), SEED.schedules);
   await shot(page, 'journey', 'dates');
 
-  // --- join the queue: both places are taken, so we wait.
+  // --- join the queue: both places are taken, so we wait. The join goes
+  // with the session cookie and names the session's own user.
+  const joins = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/api/queues/token')) joins.push(r);
+  });
   await page.locator(`#schedule-list a[data-schedule="${schedule}"]`).click();
   await page.locator('#waiting-room[data-state="waiting"]').waitFor();
   await assertText(page.locator('#queue-place'), '1');
   await assertText(page.locator('#queue-ahead'), 'You are next in line.');
   const progress = page.getByRole('progressbar', { name: 'Progress in the queue' });
   assert.ok(await progress.isVisible());
+  assert.equal(joins.length, 1);
+  assert.deepEqual(joins[0].postDataJSON(), { concertId: concert, userId: userId(me) });
+  assert.match((await joins[0].allHeaders()).cookie || '', /(^|; )boxoffice_session=v1\.s\./);
   const rec = await queueRecord(page, me, concert);
   assert.equal(rec.status, 'WAITING');
   assert.match(rec.token, /^v1\.w\./, 'a WAITING token is stored');

@@ -1,5 +1,6 @@
 // Shared helpers of the browser tests: the stack's URLs (set by ./run), the
-// browser, API calls that play "other users", screenshots.
+// browser, sign-in of demo accounts, API calls that play "other users",
+// screenshots.
 
 import { chromium } from 'playwright-core';
 import { randomUUID } from 'node:crypto';
@@ -25,6 +26,12 @@ export function userId(i) {
   return '00000000-0000-4000-8000-' + String(i).padStart(12, '0');
 }
 
+/** Demo user i's account (boxofficectl seed, docs/identity.md). */
+export const DEMO_PASSWORD = 'boxoffice-demo';
+export function demoEmail(i) {
+  return `user${i}@demo.boxoffice.test`;
+}
+
 /** The id of schedule n (1-based) of concert c in the demo data. */
 export function scheduleOf(concert, n = 1) {
   return (concert - 1) * SEED.schedules + n;
@@ -40,8 +47,9 @@ export async function launch() {
 }
 
 /**
- * A new browser context (its own localStorage) with one page. opts.user
- * pre-selects the demo user (as if chosen earlier); opts.phone uses a phone
+ * A new browser context (its own localStorage and cookies) with one page.
+ * opts.user signs demo user opts.user in (as if done earlier: the session
+ * cookie is in the context's cookie jar); opts.phone uses a phone
  * viewport. Page errors (uncaught exceptions) are collected in page.errors.
  */
 export async function newPage(browser, opts = {}) {
@@ -54,9 +62,18 @@ export async function newPage(browser, opts = {}) {
     timezoneId: 'UTC',
   });
   if (opts.user) {
-    await context.addInitScript((id) => {
-      if (!localStorage.getItem('boxoffice.user')) localStorage.setItem('boxoffice.user', JSON.stringify(id));
-    }, userId(opts.user));
+    // The context's API requests share its cookie jar: the Set-Cookie of
+    // the sign-in is the browser's session from now on.
+    const r = await context.request.post(BASE + '/api/sessions', {
+      data: { email: demoEmail(opts.user), password: DEMO_PASSWORD },
+    });
+    assert.equal(r.status(), 201, `sign-in of user ${opts.user}: ${await r.text()}`);
+    // What the page itself remembers after signing in: the address shown.
+    await context.addInitScript(([id, email]) => {
+      if (!localStorage.getItem('boxoffice.email')) {
+        localStorage.setItem('boxoffice.email', JSON.stringify({ userId: id, email }));
+      }
+    }, [userId(opts.user), demoEmail(opts.user)]);
   }
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
@@ -103,14 +120,29 @@ export async function control(action, body = {}) {
   return out;
 }
 
-/** Demo users join a concert's queue through the API; they must be ACTIVE. */
+/** Demo user i signs in through the API: {userId, token (the session), expiresAt}. */
+export async function signIn(i) {
+  const r = await api('POST', '/api/sessions', { body: { email: demoEmail(i), password: DEMO_PASSWORD } });
+  assert.equal(r.status, 201, `sign-in of user ${i}: ${r.status} ${JSON.stringify(r.body)}`);
+  assert.equal(r.body.userId, userId(i));
+  return r.body;
+}
+
+/**
+ * Demo users sign in and join a concert's queue through the API, with
+ * their sessions; they must be ACTIVE. Returns [{user, token (the queue
+ * pass), session}].
+ */
 export async function occupy(concert, users) {
   const out = [];
   for (const u of users) {
-    const r = await api('POST', '/api/queues/token', { body: { concertId: concert, userId: userId(u) } });
+    const session = (await signIn(u)).token;
+    const r = await api('POST', '/api/queues/token', {
+      body: { concertId: concert, userId: userId(u) }, token: session,
+    });
     assert.ok([200, 201].includes(r.status), `join of user ${u}: ${r.status} ${JSON.stringify(r.body)}`);
     assert.equal(r.body.status, 'ACTIVE', `user ${u} should be admitted at once: ${JSON.stringify(r.body)}`);
-    out.push({ user: u, token: r.body.token });
+    out.push({ user: u, token: r.body.token, session });
   }
   return out;
 }
@@ -146,6 +178,21 @@ export async function queueRecord(page, user, concert) {
     const raw = localStorage.getItem(`boxoffice.queue.${u}.${c}`);
     return raw ? JSON.parse(raw) : null;
   }, [userId(user), concert]);
+}
+
+/** Sign in through the page's form (the page shows a "Sign in" link). */
+export async function signInWithForm(page, email, password = DEMO_PASSWORD) {
+  await page.locator('#sign-in-link').click();
+  await page.locator('#signin-form').waitFor();
+  await page.getByLabel('E-mail address').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.locator('#account-submit').click();
+}
+
+/** The session cookie of the page's context (the token), or null. */
+export async function sessionCookie(page) {
+  const c = (await page.context().cookies(BASE + '/api/')).find((x) => x.name === 'boxoffice_session');
+  return c ? c.value : null;
 }
 
 export function noPageErrors(page) {

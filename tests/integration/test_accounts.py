@@ -10,6 +10,8 @@ docs/security.md section 1).
       401 BAD_CREDENTIALS; a raised Argon2id cost rehashes at sign-in;
       auth.max_failures failures per account or per address within
       auth.failure_window give 429 with Retry-After, whatever the password;
+  GET /api/sessions: the user and expiry of the caller's session (header or
+      cookie), refused once it is signed out;
   DELETE /api/sessions: the session is refused everywhere afterwards, also
       when it was signed out while Redis was down;
   sessions open the balance routes of their own user (header or cookie);
@@ -252,6 +254,22 @@ class TestSignIn(AccountTest):
         finally:
             self.stack.reload({("auth", "cookie_secure"): "0"})
 
+    def test_the_current_session_tells_who_is_signed_in(self):
+        email, user, _ = self.account()
+        st, _, b = self.signin(email)
+        tok, exp = b["token"], b["expiresAt"]
+        for how in (self.bearer(tok), self.cookie(tok)):
+            st, hdr, b = self.http("GET", "/api/sessions", headers=how)
+            self.assertEqual((st, b), (200, {"userId": user, "expiresAt": exp}), b)
+            self.assertEqual(hdr.get("cache-control"), "no-store")
+        # a read: the cookie needs no same-origin proof
+        st, _, b = self.http("GET", "/api/sessions",
+                             headers=self.cookie(tok, Origin="https://evil.example"))
+        self.assertEqual((st, b.get("userId")), (200, user), b)
+        self.assertJsonError(self.http("GET", "/api/sessions"), 401, "TOKEN_MISSING")
+        self.assertJsonError(self.http("GET", "/api/sessions", headers=self.cookie("garbage")),
+                             401, "TOKEN_INVALID")
+
     def test_demo_accounts_sign_in_with_the_demo_password(self):
         email = "user%d@demo.boxoffice.test" % DEMO_USER
         st, _, b = self.signin(email, DEMO_PASSWORD)
@@ -380,6 +398,8 @@ class TestSessionsEnd(AccountTest):
                          self.charge(user, self.bearer(tok)),
                          self.http("GET", "/api/reservations/0a0c0e55-0000-4000-8000-"
                                    "000000000001", headers=self.bearer(tok)),
+                         self.http("GET", "/api/sessions", headers=self.bearer(tok)),
+                         self.http("GET", "/api/sessions", headers=self.cookie(tok)),
                          self.http("DELETE", "/api/sessions", headers=self.bearer(tok))):
                 self.assertJsonError(resp, 401, "TOKEN_REVOKED")
 
@@ -474,6 +494,9 @@ class TestSessionsEnd(AccountTest):
                     # the dev stack (rate limits off) does not limit
                     self.assertNotIn(429, [s.http("POST", path, body=body)[0]
                                            for _ in range(15)])
+            # the page's look-up of the current session is not limited
+            self.assertNotIn(429, [s.http("GET", "/api/sessions", port=port)[0]
+                                   for _ in range(15)])
         finally:
             s.stop_extra_nginx(name="signin")
 

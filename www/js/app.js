@@ -1,7 +1,9 @@
-// app.js: the page shell: who the user is, and a hash router that shows one
+// app.js: the page shell: who is signed in, and a hash router that shows one
 // step of the journey at a time.
 //
 //   #/                                              concerts on sale
+//   #/signin, #/signup                              sign in, create an account
+//   #/balance                                       the signed-in user's balance
 //   #/concerts/C                                    dates (schedules) of concert C
 //   #/concerts/C/schedules/S/queue                  waiting room
 //   #/concerts/C/schedules/S/seats                  seat map
@@ -9,12 +11,16 @@
 //   #/payments/P                                    confirmation
 
 import {
-  currentUser, setCurrentUser, parseUserInput, userLabel, setLastRoute,
+  currentUser, setCurrentUser, userLabel, setLastRoute, forgetUser, setAfterSignIn,
 } from './store.js';
+import { request } from './api.js';
 import { h, clear, notice, pageHeading, link } from './ui.js';
 
 const ROUTES = [
   { re: /^#\/?$/, view: 'concerts', keys: [] },
+  { re: /^#\/signin$/, view: 'signin', keys: [] },
+  { re: /^#\/signup$/, view: 'signup', keys: [] },
+  { re: /^#\/balance$/, view: 'balance', keys: [] },
   { re: /^#\/concerts\/(\d{1,15})\/?$/, view: 'schedules', keys: ['concertId'] },
   { re: /^#\/concerts\/(\d{1,15})\/schedules\/(\d{1,15})\/queue$/, view: 'queue', keys: ['concertId', 'scheduleId'] },
   { re: /^#\/concerts\/(\d{1,15})\/schedules\/(\d{1,15})\/seats$/, view: 'seats', keys: ['concertId', 'scheduleId'] },
@@ -24,73 +30,98 @@ const ROUTES = [
   },
   { re: /^#\/payments\/([0-9a-fA-F-]{36})$/, view: 'done', keys: ['paymentId'] },
 ];
+// Pages that are about signing in: never the page to come back to after it.
+const ACCOUNT_VIEWS = ['signin', 'signup'];
 
 const main = document.getElementById('main');
 const userBox = document.getElementById('user-box');
 let current = null;          // {abort, cleanups}
-let editingUser = false;
 
 // ------------------------------------------------------------------ user
 
-function inputValue(user) {
-  if (!user) return '';
-  const m = /^00000000-0000-4000-8000-(\d{12})$/.exec(user);
-  return m ? String(Number(m[1])) : user;
-}
-
-function renderUserBox(focusInput) {
+function renderUserBox() {
   clear(userBox);
   const user = currentUser();
-  if (user && !editingUser) {
+  if (user) {
     userBox.append(h('p', { class: 'user-current' },
-      'Booking as ', h('strong', { id: 'user-name' }, userLabel(user)), ' ',
+      'Signed in as ', h('strong', { id: 'user-name' }, userLabel(user)), ' ',
+      link('#/balance', 'Balance', 'btn btn-small btn-ghost'), ' ',
       h('button', {
-        type: 'button', class: 'btn btn-small btn-ghost', id: 'user-change',
-        onclick: () => { editingUser = true; renderUserBox(true); },
-      }, 'Change user')));
+        type: 'button', class: 'btn btn-small btn-ghost', id: 'sign-out',
+        onclick: signOut,
+      }, 'Sign out')),
+    h('p', { class: 'field-error', id: 'sign-out-error', 'aria-live': 'polite' }));
     return;
   }
-  const err = h('p', { class: 'field-error', id: 'user-error', 'aria-live': 'polite' });
-  const input = h('input', {
-    id: 'user-input', name: 'user', type: 'text', autocomplete: 'off', spellcheck: 'false',
-    inputmode: 'text', placeholder: 'e.g. 41', 'aria-describedby': 'user-hint user-error',
-    value: inputValue(user),
-  });
-  const form = h('form', { class: 'user-form', id: 'user-form', novalidate: true },
-    h('label', { for: 'user-input' }, 'Your user number or ID'),
-    h('div', { class: 'user-row' }, input,
-      h('button', { type: 'submit', class: 'btn btn-small' }, 'Use this user'),
-      user ? h('button', {
-        type: 'button', class: 'btn btn-small btn-ghost',
-        onclick: () => { editingUser = false; renderUserBox(); },
-      }, 'Cancel') : null),
-    h('p', { class: 'field-hint', id: 'user-hint' },
-      'Demo: any number from 1, or a user UUID. No password needed.'),
-    err);
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const id = parseUserInput(input.value);
-    if (!id) {
-      err.textContent = 'Please enter a user number (1, 2, 3, …) or a UUID.';
-      input.setAttribute('aria-invalid', 'true');
-      input.focus();
-      return;
-    }
-    const changed = id !== currentUser();
-    setCurrentUser(id);
-    editingUser = false;
-    renderUserBox();
-    document.getElementById('user-change')?.focus();
-    if (changed) window.dispatchEvent(new CustomEvent('boxoffice:user', { detail: id }));
-  });
-  userBox.append(form);
-  if (focusInput) input.focus();
+  userBox.append(h('p', { class: 'user-current' },
+    h('a', { href: '#/signin', class: 'btn btn-small', id: 'sign-in-link', onclick: rememberPage }, 'Sign in'), ' ',
+    h('a', { href: '#/signup', class: 'btn btn-small btn-ghost', id: 'sign-up-link', onclick: rememberPage }, 'Create account')));
 }
 
-/** Ask for the user (from a page that needs one): open and focus the form. */
+/** Come back to the page the user is on after signing in. */
+function rememberPage() {
+  const found = match(location.hash || '#/');
+  if (found && !ACCOUNT_VIEWS.includes(found.view)) setAfterSignIn(location.hash || '#/');
+}
+
+/**
+ * The signed-in user changed (or nobody is): show the page again for them,
+ * unless the caller is about to navigate anyway (reroute false).
+ */
+function userChanged(id, email, reroute = true) {
+  const before = currentUser();
+  setCurrentUser(id, email);
+  renderUserBox();
+  if (reroute && before !== currentUser()) route();
+}
+
+/**
+ * Ask the server who the session cookie belongs to. Nobody on a 401;
+ * when the server cannot tell (unreachable, 5xx), the remembered user
+ * stands until a call that needs the session says otherwise.
+ */
+async function checkSession() {
+  const res = await request('GET', '/api/sessions', { timeoutMs: 4000 });
+  if (res.ok && typeof res.data.userId === 'string') {
+    if (res.data.userId !== currentUser()) setCurrentUser(res.data.userId);
+  } else if (res.status === 401 || res.status === 403) {
+    setCurrentUser(null);
+  }
+}
+
+async function signOut() {
+  const user = currentUser();
+  const btn = document.getElementById('sign-out');
+  if (btn) btn.disabled = true;
+  const res = await request('DELETE', '/api/sessions');
+  // 401: the session had already ended; either way nobody is signed in.
+  if (!res.ok && res.status !== 401) {
+    if (btn) btn.disabled = false;
+    const err = document.getElementById('sign-out-error');
+    if (err) err.textContent = 'We could not sign you out. Please try again.';
+    return;
+  }
+  if (user) forgetUser(user);
+  userChanged(null);
+}
+
+/** A page needs a signed-in user: go to the sign-in form, and back after. */
 function askForUser() {
-  editingUser = true;
-  renderUserBox(true);
+  rememberPage();
+  navigate('#/signin');
+}
+
+/**
+ * A call that needed the session was refused (signed out elsewhere,
+ * expired): check with the server, and show the page again if it ended.
+ */
+async function sessionLost() {
+  const before = currentUser();
+  await checkSession();
+  if (currentUser() !== before) {
+    renderUserBox();
+    route();
+  }
 }
 
 // ---------------------------------------------------------------- router
@@ -152,7 +183,7 @@ async function route() {
     focusHeading();
     return;
   }
-  setLastRoute(hash);
+  if (!ACCOUNT_VIEWS.includes(found.view)) setLastRoute(hash);
   const ctx = {
     params: found.params,
     signal: abort.signal,
@@ -161,6 +192,8 @@ async function route() {
     navigate,
     toWaitingPage,
     askForUser,
+    sessionLost,
+    signedIn: (id, email) => userChanged(id, email, false),
     user: currentUser(),
     setTitle: (t) => { document.title = `${t} · boxoffice`; },
     focusHeading,
@@ -191,11 +224,9 @@ function focusHeading() {
 }
 
 window.addEventListener('hashchange', route);
-window.addEventListener('boxoffice:user', () => route());
-// Another tab changed the user: follow it.
+// Another tab signed in or out: follow it.
 window.addEventListener('storage', (ev) => {
-  if (ev.key === 'boxoffice.user') {
-    editingUser = false;
+  if (ev.key === 'boxoffice.user' || ev.key === null) {
     renderUserBox();
     route();
   }
@@ -206,4 +237,7 @@ document.querySelector('.skip')?.addEventListener('click', (ev) => {
 });
 
 renderUserBox();
-route();
+checkSession().then(() => {
+  renderUserBox();
+  route();
+});

@@ -5,7 +5,9 @@
 // /waiting.html, which reads and writes the same records without importing
 // this file):
 //
-//   boxoffice.user                       the user's UUID
+//   boxoffice.user                       the signed-in user's UUID (as the
+//                                         server last confirmed it)
+//   boxoffice.email                      {userId, email} shown for that user
 //   boxoffice.queue.<userId>.<concertId> {token, queueNumber, status, position,
 //                                         startPosition, etaSeconds, activeUntil,
 //                                         updatedAt}
@@ -15,6 +17,7 @@
 //   boxoffice.payment.<paymentId>        a payment answer plus what the
 //                                         confirmation page shows
 //   (session) boxoffice.idem.<scope>.<subject>  {key, fingerprint}
+//   (session) boxoffice.afterSignIn      the page to return to after sign-in
 
 const PREFIX = 'boxoffice.';
 const memory = new Map();   // used when storage is unavailable (private mode)
@@ -69,40 +72,80 @@ function remove(s, key) {
 }
 
 // ------------------------------------------------------------------ users
+//
+// Who is signed in is the server's to say: the session is an HttpOnly
+// cookie the page cannot read, and GET /api/sessions answers for it. What
+// is stored here only remembers the answer (for the waiting page, other
+// tabs, and the e-mail address to show) until the next check.
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DEMO_RE = /^00000000-0000-4000-8000-(\d{12})$/;
 
-/** The demo user i's UUID (docs/design.md: deterministic demo data). */
-export function demoUserId(i) {
-  return '00000000-0000-4000-8000-' + String(i).padStart(12, '0');
-}
-
-/** A user number (1, 2, ...) or a UUID typed by the user -> UUID, or null. */
-export function parseUserInput(text) {
-  const t = String(text || '').trim().replace(/^#/, '');
-  if (/^\d{1,12}$/.test(t)) {
-    const n = Number(t);
-    return n >= 1 ? demoUserId(n) : null;
-  }
-  return UUID_RE.test(t) ? t.toLowerCase() : null;
-}
-
-/** "User 41" for demo users, else a shortened UUID. */
-export function userLabel(id) {
-  if (!id) return '';
-  const m = DEMO_RE.exec(id);
-  if (m) return 'User ' + Number(m[1]);
-  return 'User ' + id.slice(0, 8) + '…';
-}
-
+/** The signed-in user's UUID, as last confirmed by the server, or null. */
 export function currentUser() {
   const u = read(local, 'user');
   return typeof u === 'string' && UUID_RE.test(u) ? u : null;
 }
 
-export function setCurrentUser(id) {
-  if (id) write(local, 'user', id); else remove(local, 'user');
+/** The e-mail address the current user signed in with here, or null. */
+export function currentEmail() {
+  const e = read(local, 'email');
+  return e && typeof e === 'object' && e.userId === currentUser() && typeof e.email === 'string'
+    ? e.email : null;
+}
+
+/** Remember who is signed in (id null: nobody); email when it is known. */
+export function setCurrentUser(id, email) {
+  if (!id) {
+    remove(local, 'user');
+    remove(local, 'email');
+    return;
+  }
+  const uid = id.toLowerCase();
+  const known = read(local, 'email');
+  if (known && (typeof known !== 'object' || known.userId !== uid)) remove(local, 'email');
+  write(local, 'user', uid);
+  if (email) write(local, 'email', { userId: uid, email });
+}
+
+/** How the page names the user: the e-mail address, else a short id. */
+export function userLabel(id) {
+  if (!id) return '';
+  return currentEmail() || 'User ' + id.slice(0, 8) + '…';
+}
+
+/**
+ * Forget what this browser keeps for user (queue passes, holds): done at
+ * sign-out, so that the next person at this browser finds nothing of it.
+ */
+export function forgetUser(user) {
+  const keys = [];
+  try {
+    if (local) {
+      for (let i = 0; i < local.length; i++) keys.push(local.key(i));
+    } else {
+      keys.push(...memory.keys());
+    }
+  } catch { /* ignore */ }
+  for (const k of keys) {
+    if (!k || !k.startsWith(PREFIX)) continue;
+    const key = k.slice(PREFIX.length);
+    if (key.startsWith(`queue.${user}.`)) {
+      remove(local, key);
+    } else if (key.startsWith('hold.') || key.startsWith('payment.')) {
+      const rec = read(local, key);
+      if (rec && rec.userId === user) remove(local, key);
+    }
+  }
+}
+
+/** Where to go back to after signing in ("#/..."), kept for this tab. */
+export function afterSignIn() {
+  const r = read(session, 'afterSignIn');
+  return typeof r === 'string' && r.startsWith('#/') ? r : null;
+}
+
+export function setAfterSignIn(route) {
+  if (route) write(session, 'afterSignIn', route); else remove(session, 'afterSignIn');
 }
 
 // ------------------------------------------------------------------ queue

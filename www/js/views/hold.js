@@ -1,5 +1,6 @@
 // A held seat: its countdown, the balance (with a top-up when it is short)
-// and the payment. Charge and payment carry an Idempotency-Key that is new
+// and the payment. The reservation, the balance and the top-up go with the
+// session (the cookie); paying needs the ACTIVE queue pass of the turn. Charge and payment carry an Idempotency-Key that is new
 // for each attempt and reused when the same attempt is retried, so a retry
 // after a lost answer never moves money twice.
 
@@ -27,17 +28,13 @@ export async function render(root, ctx) {
   ctx.focusHeading();
 
   if (!user) {
-    root.append(notice('info', 'First tell us who you are: enter your user number at the top of the page.',
-      h('p', {}, button('Choose user', () => ctx.askForUser()))));
+    root.append(notice('info', 'Please sign in to see and pay for your seat.',
+      h('p', {}, button('Sign in', () => ctx.askForUser(), 'btn', { id: 'signin-needed' }))));
     return;
   }
+  // The queue pass pays; without one the hold can still be seen and released.
   const rec = queueRecord(user, concertId);
-  if (!rec) {
-    root.append(notice('warning', messageFor('TOKEN_MISSING'),
-      h('p', {}, link(`#/concerts/${concertId}/schedules/${scheduleId}/queue`, 'Join the queue', 'btn'))));
-    return;
-  }
-  const token = rec.token;
+  const token = rec ? rec.token : null;
   let r = storedHold(reservationId);
   if (r && r.userId !== user) r = null;
 
@@ -111,7 +108,7 @@ export async function render(root, ctx) {
       shortEl.hidden = true;
       chargeForm.hidden = true;
     }
-    payBtn.disabled = state !== 'held' || balance === null || short > 0;
+    payBtn.disabled = state !== 'held' || balance === null || short > 0 || !token;
     releaseBtn.disabled = state !== 'held';
   }
 
@@ -153,10 +150,14 @@ export async function render(root, ctx) {
   updateMoney();
 
   const [resv, bal] = await Promise.all([
-    request('GET', `/api/reservations/${reservationId}`, { token, signal: ctx.signal }),
-    request('GET', `/api/users/${user}/balance`, { token, signal: ctx.signal }),
+    request('GET', `/api/reservations/${reservationId}`, { signal: ctx.signal }),
+    request('GET', `/api/users/${user}/balance`, { signal: ctx.signal }),
   ]);
   if (!ctx.alive()) return;
+  if (resv.status === 401 || bal.status === 401) {
+    // The session has ended (signed out elsewhere, expired).
+    ctx.sessionLost();
+  }
   if (!r && !resv.ok) say(messages, null);
   if (resv.ok) {
     r = { ...resv.data, userId: user, concertId };
@@ -185,6 +186,10 @@ export async function render(root, ctx) {
     state = 'error';
     say(messages, errorNotice(resv, h('p', {}, button('Try again', () => ctx.navigate(location.hash, { replace: true })))));
   }
+  if (state === 'held' && !token) {
+    say(messages, notice('warning', 'To pay, join the queue for this concert again; your hold stays until its time runs out.',
+      h('p', {}, link(`#/concerts/${concertId}/schedules/${scheduleId}/queue`, 'Join the queue', 'btn'))));
+  }
   if (bal.ok) {
     balance = Number(bal.data.balance);
   } else if (state === 'held') {
@@ -192,7 +197,7 @@ export async function render(root, ctx) {
   }
   updateMoney();
   // Balance unknown: let the payment itself tell whether it is enough.
-  if (!bal.ok && state === 'held') payBtn.disabled = false;
+  if (!bal.ok && state === 'held' && token) payBtn.disabled = false;
 
   // ------------------------------------------------------------- charge
   chargeForm.addEventListener('submit', async (ev) => {
@@ -213,7 +218,7 @@ export async function render(root, ctx) {
     chargeBtn.disabled = true;
     chargeBtn.textContent = 'Adding…';
     const res = await postWithRetry(`/api/users/${user}/balance/charge`, {
-      body: { amount }, token, idempotencyKey: key, signal: ctx.signal,
+      body: { amount }, idempotencyKey: key, signal: ctx.signal,
     });
     if (!ctx.alive()) return;
     chargeBtn.disabled = false;
@@ -278,7 +283,7 @@ export async function render(root, ctx) {
       return;
     }
     if (code === 'INSUFFICIENT_BALANCE') {
-      const b = await request('GET', `/api/users/${user}/balance`, { token, signal: ctx.signal });
+      const b = await request('GET', `/api/users/${user}/balance`, { signal: ctx.signal });
       if (!ctx.alive()) return;
       if (b.ok) balance = Number(b.data.balance);
       updateMoney();
@@ -302,7 +307,7 @@ export async function render(root, ctx) {
     state = 'busy';
     payBtn.disabled = true;
     releaseBtn.disabled = true;
-    const res = await request('DELETE', `/api/reservations/${reservationId}`, { token, signal: ctx.signal });
+    const res = await request('DELETE', `/api/reservations/${reservationId}`, { signal: ctx.signal });
     if (!ctx.alive()) return;
     if (res.ok || res.error.code === 'HOLD_EXPIRED') {
       state = 'released';

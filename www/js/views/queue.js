@@ -26,8 +26,9 @@ export async function render(root, ctx) {
   describe(ctx, head);
 
   if (!user) {
-    root.append(notice('info', 'First tell us who you are: enter your user number at the top of the page. You will join the queue right after.',
-      h('p', {}, button('Choose user', () => ctx.askForUser()))));
+    root.append(notice('info', 'Please sign in to join the queue. You will join it right after.',
+      h('p', { class: 'actions' }, button('Sign in', () => ctx.askForUser(), 'btn', { id: 'signin-needed' }),
+        link('#/signup', 'Create an account', 'btn btn-ghost'))));
     return;
   }
 
@@ -113,6 +114,8 @@ export async function render(root, ctx) {
     let rec = queueRecord(user, concertId);
     const res = rec
       ? await request('GET', '/api/queues/status', { token: rec.token, signal: ctx.signal })
+      // The session cookie goes along (same origin): the server takes the
+      // user from it; the userId in the body is the same user's.
       : await request('POST', '/api/queues/token', {
         body: { concertId, userId: user }, signal: ctx.signal,
       });
@@ -161,6 +164,14 @@ export async function render(root, ctx) {
       delay = Math.min(30000, Math.max(2000, delay * 2));
       wait = delay;
       say(messages, notice('warning', `We cannot reach the server (attempt ${failures}). Your place is kept; trying again in ${Math.round(wait / 1000)} s.`));
+    } else if (!rec && (res.status === 401 || res.error.code === 'FORBIDDEN')) {
+      // The join was refused for the session (signed out, expired, or
+      // another user's): the app checks who is signed in and shows this
+      // page again for them.
+      stopWith(notice('warning', 'Your session has ended. Please sign in again to join the queue.',
+        h('p', {}, button('Sign in', () => ctx.askForUser(), 'btn', { id: 'signin-needed' }))), 'signed-out');
+      ctx.sessionLost();
+      return;
     } else if (rec && authFailure(res) && rejoins < 2) {
       // The pass is unusable (expired, rotated key...): asking again gives
       // the same place when it still exists.
@@ -169,9 +180,6 @@ export async function render(root, ctx) {
       continue;
     } else {
       const extra = [];
-      if (res.error.code === 'USER_NOT_FOUND' || res.error.code === 'FORBIDDEN') {
-        extra.push(h('p', {}, button('Change user', () => ctx.askForUser())));
-      }
       extra.push(h('p', {}, link(`#/concerts/${concertId}`, 'Back to the dates')));
       stopWith(errorNotice(res, ...extra), 'error');
       return;

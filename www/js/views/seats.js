@@ -30,8 +30,8 @@ export async function render(root, ctx) {
   });
 
   if (!user) {
-    root.append(notice('info', 'First tell us who you are: enter your user number at the top of the page.',
-      h('p', {}, button('Choose user', () => ctx.askForUser()))));
+    root.append(notice('info', 'Please sign in to choose a seat.',
+      h('p', {}, button('Sign in', () => ctx.askForUser(), 'btn', { id: 'signin-needed' }))));
     return;
   }
   const rec = queueRecord(user, concertId);
