@@ -811,9 +811,16 @@ class Stack(Managed):
 
     def sign_in(self, email, password=DEMO_PASSWORD):
         """A session token for email's account (POST /api/sessions; an
-        Argon2 check on the server, so for a few users, not thousands)."""
-        st, _, b = self.http("POST", "/api/sessions",
-                             body={"email": email, "password": password})
+        Argon2 check on the server, so for a few users, not thousands).
+        A 503 BUSY (every hashing place taken) is retried after its
+        Retry-After, as a client should."""
+        for _ in range(20):
+            st, hdr, b = self.http("POST", "/api/sessions",
+                                   body={"email": email, "password": password})
+            if st != 503 or not isinstance(b, dict) or \
+                    b.get("error", {}).get("code") != "BUSY":
+                break
+            time.sleep(float(hdr.get("retry-after", "1")))
         if st != 201 or not isinstance(b, dict) or "token" not in b:
             raise StackError("sign-in of %s: %d %r" % (email, st, b))
         return b["token"]
