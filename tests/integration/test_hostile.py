@@ -1224,9 +1224,9 @@ class TestHostileContract(HostileTest):
                  "application/json ; charset=utf-8", "application/json;",
                  "application/json; charset=\"utf-8\"", "application/json; a=1; b=\"x y\""]
         cases = [Case("Content-Type %r" % ct, "POST", J, body=ok, ctype=ct, expect=415,
-                      code="UNSUPPORTED_MEDIA_TYPE") for ct in refused]
+                      token=self.uNobody, code="UNSUPPORTED_MEDIA_TYPE") for ct in refused]
         cases += [Case("Content-Type %r" % ct, "POST", J, body=ok, ctype=ct, expect=404,
-                       code="USER_NOT_FOUND") for ct in taken]
+                       token=self.uNobody, code="USER_NOT_FOUND") for ct in taken]
         # the same on the routes that move money and seats
         cases += [Case("Content-Type with garbage on a charge", "POST",
                        "/api/users/%s/balance/charge" % UA, token=self.uA, body={"amount": 1},
@@ -1248,7 +1248,7 @@ class TestHostileContract(HostileTest):
 
         def cl(value, b=body, **kw):
             return Case("Content-Length %r" % value[:40], "POST", J, body=b, length=False,
-                        headers=[("Content-Length", value)], **kw)
+                        token=self.uNobody, headers=[("Content-Length", value)], **kw)
         cases = [cl("0%d" % n, expect=404, code="CONCERT_NOT_FOUND"),
                  cl("000%d" % n, expect=404, code="CONCERT_NOT_FOUND"),
                  cl("0" * 40 + str(n), expect=404, code="CONCERT_NOT_FOUND"),
@@ -1446,7 +1446,8 @@ class TestTrickledBodies(StackTest):
         head = (b"POST /api/reservations HTTP/1.1\r\nHost: x\r\n"
                 b"Content-Type: application/json\r\nContent-Length: 16000\r\n\r\n{")
         ping = Case("ping", "GET", "/api/ping").request()
-        join = Case("join", "POST", "/api/queues/token",
+        nobody = s.user_token(NOBODY)
+        join = Case("join", "POST", "/api/queues/token", token=nobody,
                     body={"concertId": 999999, "userId": NOBODY}).request()
         socks = []
         try:
