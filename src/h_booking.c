@@ -318,9 +318,11 @@ h_pay(struct req *r)
 	char concert[24], *array = NULL, *hash = NULL;
 	const char *params[5] = { t->user, NULL, concert, key, NULL };
 	const char *lookup[4] = { t->user, "payment", key, NULL };
-	const char *sched, *end;
+	const char *sched;
+	char *end;
 	PGresult *res = NULL;
 	enum outcome outcome;
+	long long id;
 
 	if (FIELD_HAVE(&r->f, F_RESERVATION_IDS) &&
 	    r->f.n_reservation_ids > (size_t)cfg.max_holds_per_user) {
@@ -358,8 +360,12 @@ h_pay(struct req *r)
 	metrics_add(M_PAYMENTS, (uint64_t)result_int(res, 3));
 	metrics_add(M_PAYMENT_AMOUNT, (uint64_t)result_int(res, 2));
 	/* "1,7": the schedules whose seats were sold. */
-	for (sched = PQgetvalue(res, 0, 4); *sched != '\0'; sched = *end == ',' ? end + 1 : end)
-		seatcache_changed(strtoll(sched, (char **)&end, 10));
+	for (sched = PQgetvalue(res, 0, 4); *sched != '\0'; sched = end + (*end == ',')) {
+		id = strtoll(sched, &end, 10);
+		if (end == sched)
+			break;		/* not a number: nothing more to read */
+		seatcache_changed(id);
+	}
 	if (strcmp(PQgetvalue(res, 0, 5), "f") == 0)
 		queue_revoke(t);
 out:
