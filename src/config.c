@@ -57,6 +57,8 @@ static const struct config_entry entries[] = {
 	{ "queue", "abandon_after", C_INT, OFF(abandon_after), 5, 86400, "60", { NULL } },
 	{ "booking", "hold_ttl", C_INT, OFF(hold_ttl), 5, 86400, "300", { NULL } },
 	{ "booking", "max_holds_per_user", C_INT, OFF(max_holds_per_user), 1, 100, "4", { NULL } },
+	{ "booking", "max_tickets_per_user", C_INT, OFF(max_tickets_per_user), 1, 100000, "4",
+	  { NULL } },
 	{ "booking", "seat_cache_ms", C_INT, OFF(seat_cache_ms), 0, 60000, "5000", { NULL } },
 	{ "booking", "max_charge", C_INT, OFF(max_charge), 1, 1000000000000LL, "10000000", { NULL } },
 	/* Argon2id cost; the lower bounds are libsodium's, for tests and benches. */

@@ -49,6 +49,7 @@ struct config {
 	/* [booking] */
 	int64_t hold_ttl;
 	int64_t max_holds_per_user;
+	int64_t max_tickets_per_user;	/* held + paid per user per concert */
 	int64_t max_charge;
 	int64_t seat_cache_ms;
 	/* [auth] */

@@ -43,14 +43,14 @@ static const struct stmt_def stmts[ST__MAX] = {
 	[ST_SEATS] = { "seats", "SELECT * FROM boxoffice_seats_json($1::bigint, $2::bigint)", 2 },
 	[ST_HOLD] = { "hold",
 		"SELECT * FROM boxoffice_hold($1::bigint, $2::bigint, $3::integer, $4::uuid,"
-		" $5::integer, $6::integer)", 6 },
+		" $5::integer, $6::integer, $7::integer)", 7 },
 	[ST_RESERVATION] = { "reservation",
 		"SELECT * FROM boxoffice_reservation($1::uuid, $2::uuid)", 2 },
 	[ST_RELEASE] = { "release",
 		"SELECT * FROM boxoffice_release($1::uuid, $2::uuid)", 2 },
 	[ST_PAY] = { "pay",
-		"SELECT code, body, paid_amount, paid_schedule"
-		" FROM boxoffice_pay($1::uuid, $2::uuid, $3::bigint, $4::text)", 4 },
+		"SELECT code, body, paid_amount, paid_count, paid_schedules, holds_left"
+		" FROM boxoffice_pay($1::uuid, $2::uuid[], $3::bigint, $4::text, $5::boolean)", 5 },
 	[ST_BALANCE] = { "balance", "SELECT balance FROM users WHERE id = $1::uuid", 1 },
 	[ST_CHARGE] = { "charge",
 		"SELECT * FROM boxoffice_charge($1::uuid, $2::bigint, $3::text)", 3 },

@@ -1,6 +1,7 @@
 /* dispatch.c: route lookup, field validation, the auth level and the call to the handler. */
 #include "dispatch.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
@@ -9,11 +10,48 @@
 #include "route.h"
 #include "valid.h"
 
+/* The wire names of the fields of mask, joined with ", " into buf. */
+static const char *
+one_of_names(uint32_t mask, char *buf, size_t size)
+{
+	size_t len = 0;
+	int id;
+
+	buf[0] = '\0';
+	for (id = 0; id < F__MAX; id++)
+		if ((mask & (1u << id)) && len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", len > 0 ? ", " : "",
+						valid_name(id));
+	return buf;
+}
+
+/*
+ * Whether the request carried more than one Idempotency-Key header, whose
+ * first value is key: nginx before 1.23 passes each header line as its own
+ * parameter (FCGX_GetParam() finds the first), later versions join them
+ * with ", " into one. So two parameters, or a comma in the one, is two keys,
+ * and which one to honour is not ours to guess.
+ */
+static int
+idem_key_repeated(FCGX_ParamArray envp, const char *key)
+{
+	static const char name[] = "HTTP_IDEMPOTENCY_KEY=";
+	int n = 0;
+
+	if (strchr(key, ',') != NULL)
+		return 1;
+	for (; *envp != NULL; envp++)
+		if (strncmp(*envp, name, sizeof(name) - 1) == 0)
+			n++;
+	return n > 1;
+}
+
 int
 dispatch_validate_body(struct req *r, const struct route *rt)
 {
-	uint32_t wanted = rt->body_required | rt->body_optional;
+	uint32_t wanted = rt->body_required | rt->body_optional, have;
 	struct json_object *v;
+	char names[128];
 	enum valid_err e;
 	int id;
 
@@ -29,6 +67,15 @@ dispatch_validate_body(struct req *r, const struct route *rt)
 		if ((e = valid_field(id, v, NULL, &r->f)) != VALID_OK)
 			return http_error(r, 400, "INVALID_FIELD", "%s %s", valid_name(id),
 					  valid_message(e));
+	}
+	if (rt->body_one_of != 0) {
+		have = r->f.have & rt->body_one_of;
+		if (have == 0)
+			return http_error(r, 400, "MISSING_FIELD", "one of %s is required",
+					  one_of_names(rt->body_one_of, names, sizeof(names)));
+		if ((have & (have - 1)) != 0)
+			return http_error(r, 400, "INVALID_FIELD", "only one of %s may be sent",
+					  one_of_names(rt->body_one_of, names, sizeof(names)));
 	}
 	return 0;
 }
@@ -71,6 +118,10 @@ dispatch(struct req *r)
 	}
 	if (rt->flags & R_IDEMPOTENT_KEY) {
 		key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->fcgx->envp);
+		if (key != NULL && idem_key_repeated(r->fcgx->envp, key)) {
+			http_error(r, 400, "INVALID_FIELD", "Idempotency-Key was sent more than once");
+			return;
+		}
 		if (key != NULL && (e = valid_field(F_IDEM_KEY, NULL, key, &r->f)) != VALID_OK) {
 			http_error(r, 400, "INVALID_FIELD", "Idempotency-Key %s", valid_message(e));
 			return;

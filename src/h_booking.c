@@ -29,6 +29,8 @@ static const struct {
 	{ "RESERVATION_NOT_FOUND", 404, "no such reservation" },
 	{ "SEAT_TAKEN", 409, "this seat is already held or sold" },
 	{ "HOLD_LIMIT", 409, "you already hold as many seats in this schedule as allowed" },
+	{ "TICKET_LIMIT", 409, "you already hold or bought as many seats of this concert "
+	  "as one person may" },
 	{ "HOLD_EXPIRED", 409, "the hold has expired or was released; no money moved" },
 	{ "ALREADY_PAID", 409, "this reservation is already paid" },
 	{ "WRONG_CONCERT", 403, "this reservation belongs to another concert" },
@@ -101,7 +103,7 @@ body_int(const char *body, const char *name)
 
 /*
  * Integer column col of a booking result's row (the payment's amount and
- * schedule, returned beside its answer), 0 if NULL.
+ * count, returned beside its answer), 0 if NULL.
  */
 static int64_t
 result_int(const PGresult *res, int col)
@@ -219,8 +221,8 @@ out:
 void
 h_hold(struct req *r)
 {
-	char concert[24], schedule[24], seat[24], ttl[24], max[24];
-	const char *params[6] = { concert, schedule, seat, r->token.user, ttl, max };
+	char concert[24], schedule[24], seat[24], ttl[24], max[24], tickets[24];
+	const char *params[7] = { concert, schedule, seat, r->token.user, ttl, max, tickets };
 	PGresult *res = NULL;
 
 	util_i64(concert, sizeof(concert), r->token.concert);
@@ -228,6 +230,7 @@ h_hold(struct req *r)
 	util_i64(seat, sizeof(seat), r->f.seat_number);
 	util_i64(ttl, sizeof(ttl), cfg.hold_ttl);
 	util_i64(max, sizeof(max), cfg.max_holds_per_user);
+	util_i64(tickets, sizeof(tickets), cfg.max_tickets_per_user);
 	res = db_exec(ST_HOLD, params);
 	if (answer(r, res, 201) == OUT_DONE) {
 		metrics_add(M_HOLDS, 1);
@@ -269,8 +272,42 @@ h_reservation_release(struct req *r)
 }
 
 /*
+ * The reservations a payment names, as the PostgreSQL array literal the
+ * SQL function takes ("{id,id}") and as the text its Idempotency-Key is
+ * recorded for: the id of a one-reservation request, "list:" and the ids
+ * in the order sent for a list (sql/functions/05_money.sql builds the
+ * same). Both buffers hold RESERVATION_IDS_MAX ids. Ids are canonical
+ * UUIDs (valid.c), so nothing needs quoting.
+ */
+static void
+pay_request(const struct fields *f, char *array, char *hash, size_t size)
+{
+	size_t i, alen = 0, hlen = 0;
+
+	if (!FIELD_HAVE(f, F_RESERVATION_IDS)) {
+		snprintf(array, size, "{%s}", f->reservation_id);
+		snprintf(hash, size, "%s", f->reservation_id);
+		return;
+	}
+	alen = (size_t)snprintf(array, size, "{");
+	hlen = (size_t)snprintf(hash, size, "list:");
+	for (i = 0; i < f->n_reservation_ids; i++) {
+		alen += (size_t)snprintf(array + alen, size - alen, "%s%s", i > 0 ? "," : "",
+					 f->reservation_ids[i]);
+		hlen += (size_t)snprintf(hash + hlen, size - hlen, "%s%s", i > 0 ? "," : "",
+					 f->reservation_ids[i]);
+	}
+	snprintf(array + alen, size - alen, "}");
+}
+
+/* Room for RESERVATION_IDS_MAX ids, their commas and "list:" or "{}". */
+#define PAY_REQUEST_MAX (RESERVATION_IDS_MAX * UUID_STR + 8)
+
+/*
  * A payment with the caller's ACTIVE token (AUTH_ACTIVE): its user pays
- * a hold of its concert. Also called when the token's turn has ended
+ * one hold (reservationId) or several (reservationIds, all or none) of
+ * its concert. The turn ends when the payment leaves the user no live
+ * hold in the concert. Also called when the token's turn has ended
  * (R_AFTER_TURN), with 401 TOKEN_REVOKED as the answer so far.
  */
 void
@@ -278,18 +315,36 @@ h_pay(struct req *r)
 {
 	const char *key = FIELD_HAVE(&r->f, F_IDEM_KEY) ? r->f.idem_key : NULL;
 	const struct token *t = &r->token;
-	char concert[24];
-	const char *params[4] = { t->user, r->f.reservation_id, concert, key };
-	const char *lookup[4] = { t->user, "payment", key, r->f.reservation_id };
+	char concert[24], *array = NULL, *hash = NULL;
+	const char *params[5] = { t->user, NULL, concert, key, NULL };
+	const char *lookup[4] = { t->user, "payment", key, NULL };
+	const char *sched;
+	char *end;
 	PGresult *res = NULL;
 	enum outcome outcome;
+	long long id;
 
-	/* A retry of a payment that went through finds the turn ended: give it
-	 * the first answer, as the Idempotency-Key promises. Without a key, or
-	 * with one never used, the 401 stands. */
+	if (FIELD_HAVE(&r->f, F_RESERVATION_IDS) &&
+	    r->f.n_reservation_ids > (size_t)cfg.max_holds_per_user) {
+		http_error(r, 400, "INVALID_FIELD", "reservationIds may list at most %lld ids",
+			   (long long)cfg.max_holds_per_user);
+		return;
+	}
+	if ((array = malloc(PAY_REQUEST_MAX)) == NULL || (hash = malloc(PAY_REQUEST_MAX)) == NULL) {
+		http_error(r, 503, "UNAVAILABLE", "out of memory; nothing changed");
+		goto out;
+	}
+	pay_request(&r->f, array, hash, PAY_REQUEST_MAX);
+	params[1] = array;
+	params[4] = FIELD_HAVE(&r->f, F_RESERVATION_IDS) ? "true" : "false";
+	lookup[3] = hash;
+
+	/* A retry of a payment that went through may find the turn ended:
+	 * give it the first answer, as the Idempotency-Key promises. Without a
+	 * key, or with one never used, the 401 stands. */
 	if (r->turn_ended) {
 		if (key == NULL)
-			return;
+			goto out;
 		res = db_exec(ST_IDEM_LOOKUP, lookup);
 		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
@@ -300,15 +355,22 @@ h_pay(struct req *r)
 	util_i64(concert, sizeof(concert), t->concert);
 	res = db_exec(ST_PAY, params);
 	outcome = answer(r, res, 201);
-	if (outcome == OUT_DONE) {
-		metrics_add(M_PAYMENTS, 1);
-		metrics_add(M_PAYMENT_AMOUNT, (uint64_t)result_int(res, 2));
-		seatcache_changed(result_int(res, 3));
+	if (outcome != OUT_DONE)
+		goto out;	/* a replay may be of an earlier turn: it ends none */
+	metrics_add(M_PAYMENTS, (uint64_t)result_int(res, 3));
+	metrics_add(M_PAYMENT_AMOUNT, (uint64_t)result_int(res, 2));
+	/* "1,7": the schedules whose seats were sold. */
+	for (sched = PQgetvalue(res, 0, 4); *sched != '\0'; sched = end + (*end == ',')) {
+		id = strtoll(sched, &end, 10);
+		if (end == sched)
+			break;		/* not a number: nothing more to read */
+		seatcache_changed(id);
 	}
-	/* A replay whose first answer was lost ends the turn too. */
-	if (outcome != OUT_ERROR)
+	if (strcmp(PQgetvalue(res, 0, 5), "f") == 0)
 		queue_revoke(t);
 out:
+	free(array);
+	free(hash);
 	if (res != NULL)
 		PQclear(res);
 }

@@ -31,6 +31,7 @@ struct route {
 	uint32_t body_required;	/* fields the JSON body must have (1u << field) */
 	uint32_t body_optional;	/* fields it may have */
 	unsigned flags;
+	uint32_t body_one_of;	/* of these optional fields, exactly one */
 };
 
 /* Raw captures of a matched path, validated by the caller. */

@@ -9,13 +9,15 @@
 
 #include "password.h"
 
-enum vtype { V_INT, V_UUID, V_TOKEN_STR, V_EMAIL, V_SECRET };
+enum vtype { V_INT, V_UUID, V_UUID_LIST, V_TOKEN_STR, V_EMAIL, V_SECRET };
 
 struct field_spec {
 	const char *name;
 	enum vtype type;
-	int64_t min, max;	/* V_INT bounds; V_TOKEN_STR length bounds */
+	int64_t min, max;	/* V_INT bounds; V_TOKEN_STR length bounds;
+				   V_UUID_LIST member count bounds */
 	size_t off;		/* where the value goes in struct fields */
+	size_t count_off;	/* V_UUID_LIST: where its member count goes */
 };
 
 #define FOFF(f) offsetof(struct fields, f)
@@ -32,6 +34,8 @@ static const struct field_spec specs[F__MAX] = {
 	[F_SEAT_NUMBER] = { "seatNumber", V_INT, 1, 100000, FOFF(seat_number) },
 	[F_USER_ID] = { "userId", V_UUID, 0, 0, FOFF(user_id) },
 	[F_RESERVATION_ID] = { "reservationId", V_UUID, 0, 0, FOFF(reservation_id) },
+	[F_RESERVATION_IDS] = { "reservationIds", V_UUID_LIST, 1, RESERVATION_IDS_MAX,
+				FOFF(reservation_ids), FOFF(n_reservation_ids) },
 	[F_AMOUNT] = { "amount", V_INT, 1, 1000000000000LL, FOFF(amount) },
 	[F_IDEM_KEY] = { "Idempotency-Key", V_TOKEN_STR, 1, IDEM_KEY_MAX, FOFF(idem_key) },
 	[F_EMAIL] = { "email", V_EMAIL, 1, EMAIL_MAX, FOFF(email) },
@@ -229,15 +233,58 @@ token_chars(const char *s)
 	return true;
 }
 
+/*
+ * A JSON array of min to max distinct UUIDs (sp's bounds), stored in
+ * canonical form in the order sent, so that two spellings of one id are
+ * one duplicate. Returns VALID_OK or the reason; *out is untouched on
+ * failure.
+ */
+static enum valid_err
+uuid_list(const struct field_spec *sp, struct json_object *json, struct fields *out)
+{
+	char (*dst)[UUID_STR] = (char (*)[UUID_STR])((char *)out + sp->off);
+	char ids[RESERVATION_IDS_MAX][UUID_STR];
+	struct json_object *m;
+	const char *s;
+	size_t n, i, j;
+
+	if (json == NULL || !json_object_is_type(json, json_type_array))
+		return VALID_TYPE;
+	n = json_object_array_length(json);
+	if ((int64_t)n < sp->min || (int64_t)n > sp->max || n > RESERVATION_IDS_MAX)
+		return VALID_LENGTH;
+	for (i = 0; i < n; i++) {
+		m = json_object_array_get_idx(json, i);
+		if (!json_object_is_type(m, json_type_string))
+			return VALID_TYPE;
+		s = json_object_get_string(m);
+		if ((size_t)json_object_get_string_len(m) != strlen(s) || !valid_uuid(s, ids[i]))
+			return VALID_FORMAT;
+		for (j = 0; j < i; j++)
+			if (strcmp(ids[j], ids[i]) == 0)
+				return VALID_DUPLICATE;
+	}
+	memcpy(dst, ids, n * UUID_STR);
+	*(size_t *)((char *)out + sp->count_off) = n;
+	return VALID_OK;
+}
+
 enum valid_err
 valid_field(enum field id, struct json_object *json, const char *str,
 	    struct fields *out)
 {
 	const struct field_spec *sp = &specs[id];
 	char *dst = (char *)out + sp->off, email[EMAIL_MAX + 1];
+	enum valid_err e;
 	int64_t v = 0;
 	size_t len;
 
+	if (sp->type == V_UUID_LIST) {
+		/* Only a JSON body carries a list. */
+		if ((e = uuid_list(sp, json, out)) == VALID_OK)
+			out->have |= 1u << id;
+		return e;
+	}
 	if (json != NULL) {
 		if (sp->type == V_INT) {
 			/* json-c saturates huge numbers; the bounds reject them. */
@@ -271,6 +318,8 @@ valid_field(enum field id, struct json_object *json, const char *str,
 		if (!valid_uuid(str, dst))
 			return VALID_FORMAT;
 		break;
+	case V_UUID_LIST:	/* answered above */
+		return VALID_TYPE;
 	case V_TOKEN_STR:
 		len = strlen(str);
 		if ((int64_t)len < sp->min || (int64_t)len > sp->max)
@@ -313,6 +362,8 @@ valid_message(enum valid_err err)
 		return "is not well formed";
 	case VALID_LENGTH:
 		return "has a bad length";
+	case VALID_DUPLICATE:
+		return "lists a value twice";
 	}
 	return "is invalid";
 }

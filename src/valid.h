@@ -9,6 +9,8 @@
 #define UUID_STR 37		/* 36 characters and the NUL */
 #define IDEM_KEY_MAX 128
 #define EMAIL_MAX 254		/* bytes of an e-mail address (password.h) */
+#define RESERVATION_IDS_MAX 100	/* ids in one payment: the upper bound of
+				   booking.max_holds_per_user */
 #define PASSWORD_FIELD_MAX 1024	/* bytes of a password as sent; the policy
 				   allows 128, sign-in takes what it gets */
 
@@ -19,6 +21,7 @@ enum field {
 	F_SEAT_NUMBER,
 	F_USER_ID,
 	F_RESERVATION_ID,
+	F_RESERVATION_IDS,	/* distinct reservation ids, in the order sent */
 	F_AMOUNT,
 	F_IDEM_KEY,
 	F_EMAIL,		/* canonical form (password_email_normalize()) */
@@ -34,6 +37,8 @@ struct fields {
 	int64_t amount;
 	char user_id[UUID_STR];		/* lower-case canonical form */
 	char reservation_id[UUID_STR];
+	char reservation_ids[RESERVATION_IDS_MAX][UUID_STR];	/* canonical */
+	size_t n_reservation_ids;
 	char idem_key[IDEM_KEY_MAX + 1];
 	char email[EMAIL_MAX + 1];
 	char password[PASSWORD_FIELD_MAX + 1];
@@ -51,7 +56,9 @@ enum valid_err {
 	VALID_TYPE,		/* wrong JSON type */
 	VALID_RANGE,		/* integer outside its bounds */
 	VALID_FORMAT,		/* string not of the required form */
-	VALID_LENGTH		/* string too long or empty */
+	VALID_LENGTH,		/* string too long or empty; list with too few
+				   or too many members */
+	VALID_DUPLICATE		/* list with a member twice */
 };
 
 /* Look a field up by its wire name ("concertId"); -1 if there is none. */
@@ -71,7 +78,8 @@ enum valid_err valid_field(enum field id, struct json_object *json,
 /* A sentence describing err for field id, for the client. */
 const char *valid_message(enum valid_err err);
 
-/* The bounds of an integer field, for error messages and documentation. */
+/* The bounds of an integer field (a list's number of members), for error
+ * messages and documentation. */
 void valid_bounds(enum field id, int64_t *min, int64_t *max);
 
 /* Primitive validators, shared with token parsing and the operator CLI. */

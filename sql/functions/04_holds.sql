@@ -16,15 +16,20 @@
 -- others committed runs in a statement that starts after the lock that
 -- orders it against them.
 
--- Hold a seat for p_user for p_ttl seconds.
+-- Hold a seat for p_user for p_ttl seconds: at most p_max_holds live holds
+-- per schedule, and at most p_max_tickets seats per concert held or paid
+-- (across every schedule and turn of the concert).
+DROP FUNCTION IF EXISTS boxoffice_hold(bigint, bigint, integer, uuid, integer, integer);
 CREATE OR REPLACE FUNCTION boxoffice_hold(p_concert bigint, p_schedule bigint, p_seat integer,
                                           p_user uuid, p_ttl integer, p_max_holds integer,
+                                          p_max_tickets integer,
                                           OUT code text, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     r reservations;
     sched_ok boolean;
     held bigint;
+    tickets bigint;
     s_status text;
     s_now text;
     s_holder uuid;
@@ -48,14 +53,21 @@ BEGIN
         code := 'SCHEDULE_NOT_FOUND'; RETURN;
     END IF;
 
-    -- This statement starts after the user lock is granted, so the count
-    -- sees every hold this user has: another needs that lock to commit.
+    -- This statement starts after the user lock is granted, so the counts
+    -- see every hold and payment of this user: another hold or payment
+    -- needs that lock to commit. The seat asked for is not counted, so
+    -- that holding it again (a retry) is not refused.
     SELECT st.status, boxoffice_seat_status(st), st.holder, st.hold_expires_at,
            st.reservation_id, st.price,
            (SELECT count(*) FROM seats h
             WHERE h.holder = p_user AND h.schedule_id = p_schedule AND h.number <> p_seat
-              AND h.status = 'HELD' AND h.hold_expires_at > now())
-    INTO s_status, s_now, s_holder, s_expires, s_reservation, s_price, held
+              AND h.status = 'HELD' AND h.hold_expires_at > now()),
+           (SELECT count(*) FROM reservations t
+            JOIN schedules ts ON ts.id = t.schedule_id AND ts.concert_id = p_concert
+            WHERE t.user_id = p_user
+              AND (t.status = 'PAID' OR (t.status = 'HELD' AND t.expires_at > now()))
+              AND NOT (t.schedule_id = p_schedule AND t.seat_number = p_seat))
+    INTO s_status, s_now, s_holder, s_expires, s_reservation, s_price, held, tickets
     FROM seats st
     WHERE st.schedule_id = p_schedule AND st.number = p_seat FOR UPDATE;
     IF NOT FOUND THEN
@@ -67,6 +79,9 @@ BEGIN
     END IF;
     IF held >= p_max_holds THEN
         code := 'HOLD_LIMIT'; RETURN;
+    END IF;
+    IF tickets >= p_max_tickets THEN
+        code := 'TICKET_LIMIT'; RETURN;
     END IF;
     -- Holding what one already holds (a retry after a lost answer) returns
     -- that hold instead of a conflict with oneself.

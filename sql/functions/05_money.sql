@@ -51,109 +51,156 @@ BEGIN
 END
 $$;
 
--- Pay p_user's live hold p_reservation (of concert p_concert) from the
--- balance. paid_amount and paid_schedule tell the worker what was paid for
--- without parsing its own answer.
-CREATE OR REPLACE FUNCTION boxoffice_pay(p_user uuid, p_reservation uuid, p_concert bigint,
-                                         p_key text, OUT code text, OUT body text,
-                                         OUT paid_amount bigint, OUT paid_schedule bigint)
+-- Pay p_user's live holds p_reservations (of concert p_concert) from the
+-- balance, all of them or none. p_list chooses the answer: the list form
+-- ({"payments": [...], "total", "balance"}) for a request that sent
+-- reservationIds, else the one-payment form of a request that sent one
+-- reservationId. The request a key is recorded for is that reservation id,
+-- or "list:" and the ids in the order sent, comma-separated (src/h_booking.c
+-- builds the same text to look a key up after the turn has ended).
+--
+-- Besides the answer: paid_amount (the total), paid_count, paid_schedules
+-- (the distinct schedule ids, comma-separated) tell the worker what was
+-- paid for without parsing its own answer; holds_left whether the user
+-- still has a live hold in the concert once paid (the turn ends when not).
+-- A replay or a refusal leaves the last four NULL.
+DROP FUNCTION IF EXISTS boxoffice_pay(uuid, uuid, bigint, text);
+CREATE OR REPLACE FUNCTION boxoffice_pay(p_user uuid, p_reservations uuid[], p_concert bigint,
+                                         p_key text, p_list boolean,
+                                         OUT code text, OUT body text,
+                                         OUT paid_amount bigint, OUT paid_count integer,
+                                         OUT paid_schedules text, OUT holds_left boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     bal bigint;
-    k_code text;
-    k_body text;
-    r_schedule bigint;
-    r_seat integer;
-    r_price bigint;
-    r_status text;
-    on_concert boolean;
-    s_status text;
-    s_holder uuid;
-    s_expires timestamptz;
-    s_reservation uuid;
+    total bigint := 0;
+    n integer;
+    req text;
+    h record;
 BEGIN
+    n := coalesce(cardinality(p_reservations), 0);
+    req := CASE WHEN p_list THEN 'list:' || array_to_string(p_reservations, ',')
+                ELSE p_reservations[1]::text END;
     SELECT balance INTO bal FROM users WHERE id = p_user FOR UPDATE;
     IF NOT FOUND THEN
         code := 'USER_NOT_FOUND'; RETURN;
     END IF;
-
-    -- One statement, started after the user lock (which any other payment
-    -- with this key holds until it commits), reads the key record, the
-    -- reservation, its concert, and locks the seat. The reservation's
-    -- schedule, seat, user and price never change, so the row read before
-    -- a wait for the seat lock is still right after it; the seat row is
-    -- read again once locked.
-    SELECT k.code, k.body, r.schedule_id, r.seat_number, r.price,
-           sc.id IS NOT NULL, s.status, s.holder, s.hold_expires_at, s.reservation_id
-    INTO k_code, k_body, r_schedule, r_seat, r_price,
-         on_concert, s_status, s_holder, s_expires, s_reservation
-    FROM reservations r
-    JOIN seats s ON s.schedule_id = r.schedule_id AND s.number = r.seat_number
-    LEFT JOIN schedules sc ON sc.id = r.schedule_id AND sc.concert_id = p_concert
-    LEFT JOIN LATERAL boxoffice_idem_lookup(p_user, 'payment', p_key,
-                                            p_reservation::text) k ON true
-    WHERE r.id = p_reservation AND r.user_id = p_user
-    FOR UPDATE OF s;
-    IF NOT FOUND AND p_key IS NOT NULL THEN
-        SELECT k.code, k.body INTO k_code, k_body
-        FROM boxoffice_idem_lookup(p_user, 'payment', p_key, p_reservation::text) k;
+    -- Started after the user lock, which any other payment with this key
+    -- holds until it commits: the first one's record is seen.
+    IF p_key IS NOT NULL THEN
+        SELECT k.code, k.body INTO code, body
+        FROM boxoffice_idem_lookup(p_user, 'payment', p_key, req) k;
+        IF FOUND THEN
+            RETURN;
+        END IF;
     END IF;
-    IF k_code IS NOT NULL THEN
-        code := k_code; body := k_body;
-        RETURN;
-    END IF;
-    IF r_schedule IS NULL THEN
+    IF n = 0 THEN
         code := 'RESERVATION_NOT_FOUND'; RETURN;
     END IF;
-    IF NOT on_concert THEN
-        code := 'WRONG_CONCERT'; RETURN;
-    END IF;
-    -- The locked seat proves a live hold on its own: every writer of a hold
-    -- locks the seat first and changes seat and reservation together. Only
-    -- when it does not is the reservation read, to tell why.
-    IF (s_status = 'HELD' AND s_reservation = p_reservation AND s_holder = p_user
-        AND s_expires > now()) IS NOT TRUE THEN
-        SELECT status INTO r_status FROM reservations WHERE id = p_reservation;
-        code := CASE WHEN r_status = 'PAID' THEN 'ALREADY_PAID' ELSE 'HOLD_EXPIRED' END;
-        RETURN;
-    END IF;
-    IF bal < r_price THEN
+
+    -- Lock the seats of the user's reservations among them, in seat order
+    -- (the rows are locked after the sort), so that two payments of
+    -- overlapping seats cannot deadlock. A reservation's schedule, seat,
+    -- user and price never change; its seat row is read below, once locked.
+    PERFORM 1 FROM reservations r
+    JOIN seats s ON s.schedule_id = r.schedule_id AND s.number = r.seat_number
+    WHERE r.id = ANY (p_reservations) AND r.user_id = p_user
+    ORDER BY s.schedule_id, s.number
+    FOR UPDATE OF s;
+
+    -- The first reservation, in the order sent, that cannot be paid refuses
+    -- the whole payment with its reason. The locked seat proves a live hold
+    -- on its own: every writer of a hold locks the seat first and changes
+    -- seat and reservation together.
+    FOR h IN
+        SELECT i.id, r.id IS NOT NULL AS mine, sc.id IS NOT NULL AS on_concert,
+               r.status, r.price,
+               (s.status = 'HELD' AND s.reservation_id = i.id AND s.holder = p_user
+                AND s.hold_expires_at > now()) IS TRUE AS live
+        FROM unnest(p_reservations) WITH ORDINALITY i(id, ord)
+        LEFT JOIN reservations r ON r.id = i.id AND r.user_id = p_user
+        LEFT JOIN seats s ON s.schedule_id = r.schedule_id AND s.number = r.seat_number
+        LEFT JOIN schedules sc ON sc.id = r.schedule_id AND sc.concert_id = p_concert
+        ORDER BY i.ord
+    LOOP
+        IF NOT h.mine THEN
+            code := 'RESERVATION_NOT_FOUND'; RETURN;
+        END IF;
+        IF NOT h.on_concert THEN
+            code := 'WRONG_CONCERT'; RETURN;
+        END IF;
+        IF NOT h.live THEN
+            code := CASE WHEN h.status = 'PAID' THEN 'ALREADY_PAID' ELSE 'HOLD_EXPIRED' END;
+            RETURN;
+        END IF;
+        total := total + h.price;
+    END LOOP;
+    IF bal < total THEN
         code := 'INSUFFICIENT_BALANCE'; RETURN;
     END IF;
 
-    -- The ledger, the answer and the key record take the balance the
-    -- update left; the ledger's payment reference is checked at the end of
-    -- the statement, when the payment row exists. The seat keeps its
-    -- reservation, now the sale's.
-    WITH u AS (
-        UPDATE users SET balance = balance - r_price WHERE id = p_user
+    -- One statement writes the outcome. Each ledger entry takes the
+    -- balance left after it and the ones before it, in the order sent, so
+    -- the last one's is the balance the update leaves; the ledger's
+    -- payment references are checked at the end of the statement, when
+    -- the payment rows exist. The seats keep their reservations, now sold.
+    WITH sel AS (
+        SELECT i.ord, r.id, r.schedule_id, r.seat_number, r.price
+        FROM unnest(p_reservations) WITH ORDINALITY i(id, ord)
+        JOIN reservations r ON r.id = i.id
+    ), u AS (
+        UPDATE users SET balance = balance - total WHERE id = p_user
         RETURNING balance
     ), p AS (
         INSERT INTO payments (reservation_id, user_id, schedule_id, seat_number, amount)
-        VALUES (p_reservation, p_user, r_schedule, r_seat, r_price)
-        RETURNING id
+        SELECT sel.id, p_user, sel.schedule_id, sel.seat_number, sel.price
+        FROM sel ORDER BY sel.ord
+        RETURNING id, reservation_id
+    ), pp AS (
+        SELECT sel.*, p.id AS payment_id FROM sel JOIN p ON p.reservation_id = sel.id
     ), l AS (
         INSERT INTO ledger (user_id, amount, kind, payment_id, balance_after)
-        SELECT p_user, -r_price, 'PAYMENT', p.id, u.balance FROM p, u
-        WHERE r_price > 0
+        SELECT p_user, -pp.price, 'PAYMENT', pp.payment_id,
+               bal - sum(pp.price) OVER (ORDER BY pp.ord)
+        FROM pp WHERE pp.price > 0 ORDER BY pp.ord
     ), rv AS (
-        UPDATE reservations SET status = 'PAID', ended_at = now() WHERE id = p_reservation
+        UPDATE reservations SET status = 'PAID', ended_at = now()
+        WHERE id = ANY (p_reservations)
     ), st AS (
         UPDATE seats SET status = 'SOLD', hold_expires_at = NULL
-        WHERE seats.schedule_id = r_schedule AND seats.number = r_seat
+        FROM sel WHERE seats.schedule_id = sel.schedule_id AND seats.number = sel.seat_number
     ), b AS (
-        SELECT json_build_object('id', p.id, 'reservationId', p_reservation,
-                                 'amount', r_price, 'balance', u.balance,
-                                 'scheduleId', r_schedule, 'seatNumber', r_seat)::text AS answer
-        FROM p, u
+        SELECT CASE WHEN p_list THEN
+                   json_build_object(
+                       'payments', (SELECT json_agg(json_build_object(
+                                        'id', pp.payment_id, 'reservationId', pp.id,
+                                        'amount', pp.price, 'scheduleId', pp.schedule_id,
+                                        'seatNumber', pp.seat_number) ORDER BY pp.ord)
+                                    FROM pp),
+                       'total', total, 'balance', u.balance)::text
+               ELSE
+                   (SELECT json_build_object('id', pp.payment_id, 'reservationId', pp.id,
+                                             'amount', pp.price, 'balance', u.balance,
+                                             'scheduleId', pp.schedule_id,
+                                             'seatNumber', pp.seat_number)::text FROM pp)
+               END AS answer,
+               (SELECT string_agg(DISTINCT pp.schedule_id::text, ',') FROM pp) AS schedules
+        FROM u
     ), k AS (
         INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, response)
-        SELECT p_user, 'payment', p_key, p_reservation::text, 201, b.answer FROM b
+        SELECT p_user, 'payment', p_key, req, 201, b.answer FROM b
         WHERE p_key IS NOT NULL
     )
-    SELECT b.answer INTO body FROM b;
+    SELECT b.answer, b.schedules INTO body, paid_schedules FROM b;
     code := 'OK';
-    paid_amount := r_price;
-    paid_schedule := r_schedule;
+    paid_amount := total;
+    paid_count := n;
+
+    -- A new statement, so it sees the seats just sold.
+    SELECT EXISTS (
+        SELECT 1 FROM seats s JOIN schedules sc ON sc.id = s.schedule_id
+        WHERE s.holder = p_user AND s.status = 'HELD' AND s.hold_expires_at > now()
+          AND sc.concert_id = p_concert)
+    INTO holds_left;
 END
 $$;

@@ -68,6 +68,7 @@ FIELDS = {
     "F_SEAT_NUMBER": ("seatNumber", LAST_SEAT),
     "F_USER_ID": ("userId", NOBODY),
     "F_RESERVATION_ID": ("reservationId", NO_RESERVATION),
+    "F_RESERVATION_IDS": ("reservationIds", [NO_RESERVATION]),
     "F_AMOUNT": ("amount", 1),
     "F_EMAIL": ("email", "nobody@access.boxoffice.test"),
     # empty: refused by the validator (400) before any account is looked
@@ -86,11 +87,13 @@ OPEN_LEVELS = ("AUTH_NONE", "AUTH_LOOPBACK")
 PROVIDER_LEVELS = ("AUTH_PROVIDER",)
 
 _ENTRY = re.compile(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*(AUTH_[A-Z_]+),\s*(\w+),'
-                    r'\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+)\}', re.S)
+                    r'\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+)\}', re.S)
 
 
 def route_table():
-    """[(method, pattern, level, body field masks)] from src/route.c."""
+    """[(method, pattern, level, body fields)] from src/route.c: the
+    required fields and the first of the fields of which exactly one must
+    be sent."""
     with open(os.path.join(srcdir(), "src", "route.c")) as f:
         text = f.read()
     table = text[text.index("routes[] = {"):]
@@ -99,8 +102,9 @@ def route_table():
     # every row of the table parsed, or a route would silently go unprobed
     if len(rows) != len(re.findall(r'\{\s*"[A-Z]+",', table)) or not rows:
         raise AssertionError("src/route.c: cannot read every row of the route table")
-    return [(m, p, level, re.findall(r"F_[A-Z_]+", required))
-            for m, p, level, _handler, required, _optional, _flags in rows]
+    return [(m, p, level, re.findall(r"F_[A-Z_]+", required)
+             + re.findall(r"F_[A-Z_]+", one_of)[:1])
+            for m, p, level, _handler, required, _optional, _flags, one_of in rows]
 
 
 def auth_levels():

@@ -152,11 +152,11 @@ class TestMigrate(MigrateTest):
         self.assertEqual(self.schema_of(upgraded), self.schema_of(SCRATCH_DB))
         # the sale goes on: the replay of the payment's key, a new hold
         rows = s.psql("SELECT code FROM boxoffice_pay(boxoffice_user_uuid(2),"
-                      " (SELECT reservation_id FROM seats WHERE number = 2), 1, 'k1')",
-                      db=upgraded)
+                      " ARRAY[(SELECT reservation_id FROM seats WHERE number = 2)], 1, 'k1',"
+                      " false)", db=upgraded)
         self.assertEqual(rows, [["REPLAY"]])
-        rows = s.psql("SELECT code FROM boxoffice_hold(1, 1, 3, boxoffice_user_uuid(2), 600, 4)",
-                      db=upgraded)
+        rows = s.psql("SELECT code FROM boxoffice_hold(1, 1, 3, boxoffice_user_uuid(2), 600, 4,"
+                      " 4)", db=upgraded)
         self.assertEqual(rows, [["OK"]])
 
 

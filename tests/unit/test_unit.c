@@ -132,6 +132,67 @@ START_TEST(valid_uuids_and_keys)
 }
 END_TEST
 
+/* A list of distinct UUIDs, 1 to 100 of them, stored canonical in order. */
+START_TEST(valid_uuid_lists)
+{
+	static const char *a = "00000000-0000-4000-8000-00000000000A";
+	static const char *b = "00000000-0000-4000-8000-00000000000b";
+	struct fields f;
+	struct json_object *v;
+	int i;
+
+	memset(&f, 0, sizeof(f));
+	v = json_tokener_parse("[]");
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_LENGTH);
+	json_object_put(v);
+	ck_assert(!FIELD_HAVE(&f, F_RESERVATION_IDS));
+
+	v = json_object_new_array();
+	json_object_array_add(v, json_object_new_string(b));
+	json_object_array_add(v, json_object_new_string(a));
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_OK);
+	ck_assert(FIELD_HAVE(&f, F_RESERVATION_IDS));
+	ck_assert_uint_eq(f.n_reservation_ids, 2);
+	ck_assert_str_eq(f.reservation_ids[0], "00000000-0000-4000-8000-00000000000b");
+	ck_assert_str_eq(f.reservation_ids[1], "00000000-0000-4000-8000-00000000000a");
+	/* one id in two spellings is a duplicate, and *out keeps the last list */
+	json_object_array_add(v, json_object_new_string("00000000-0000-4000-8000-00000000000a"));
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_DUPLICATE);
+	ck_assert_uint_eq(f.n_reservation_ids, 2);
+	json_object_put(v);
+
+	v = json_object_new_array();
+	json_object_array_add(v, json_object_new_string(a));
+	json_object_array_add(v, json_object_new_int(7));
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_TYPE);
+	json_object_put(v);
+	v = json_object_new_array();
+	json_object_array_add(v, json_object_new_string("not-a-uuid"));
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_FORMAT);
+	json_object_put(v);
+	v = json_object_new_string(a);
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_TYPE);
+	json_object_put(v);
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, NULL, a, &f), VALID_TYPE);
+
+	/* 100 distinct ids pass, 101 are too many */
+	v = json_object_new_array();
+	for (i = 0; i < 101; i++) {
+		char id[UUID_STR];
+
+		snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d", i);
+		if (i == 100) {
+			ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_OK);
+			ck_assert_uint_eq(f.n_reservation_ids, 100);
+		}
+		json_object_array_add(v, json_object_new_string(id));
+	}
+	ck_assert_int_eq(valid_field(F_RESERVATION_IDS, v, NULL, &f), VALID_LENGTH);
+	json_object_put(v);
+	ck_assert_int_eq(valid_lookup("reservationIds"), F_RESERVATION_IDS);
+}
+END_TEST
+
 /* Content-Length: 1*DIGIT, leading zeros allowed, no overflow. */
 static const struct {
 	const char *in;
@@ -743,6 +804,7 @@ suite(void)
 	tcase_add_test(tc, route_rejects_unknown_paths_and_methods);
 	tcase_add_test(tc, valid_integers_from_json_and_strings);
 	tcase_add_test(tc, valid_uuids_and_keys);
+	tcase_add_test(tc, valid_uuid_lists);
 	tcase_add_test(tc, valid_emails_and_passwords);
 	tcase_add_test(tc, valid_content_lengths_and_types);
 	tcase_add_test(tc, cookies_are_found_by_exact_name);
