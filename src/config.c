@@ -55,6 +55,8 @@ static const struct config_entry entries[] = {
 	{ "queue", "admit_per_second", C_INT, OFF(admit_per_second), 1, 100000, "50", { NULL } },
 	{ "queue", "active_ttl", C_INT, OFF(active_ttl), 10, 86400, "600", { NULL } },
 	{ "queue", "abandon_after", C_INT, OFF(abandon_after), 5, 86400, "60", { NULL } },
+	/* At least the one second nginx keeps the progress document. */
+	{ "queue", "progress_poll_ms", C_INT, OFF(progress_poll_ms), 1000, 60000, "2000", { NULL } },
 	{ "booking", "hold_ttl", C_INT, OFF(hold_ttl), 5, 86400, "300", { NULL } },
 	{ "booking", "max_holds_per_user", C_INT, OFF(max_holds_per_user), 1, 100, "4", { NULL } },
 	{ "booking", "max_tickets_per_user", C_INT, OFF(max_tickets_per_user), 1, 100000, "4",

@@ -46,6 +46,7 @@ struct config {
 	int64_t admit_per_second;
 	int64_t active_ttl;
 	int64_t abandon_after;
+	int64_t progress_poll_ms;
 	/* [booking] */
 	int64_t hold_ttl;
 	int64_t max_holds_per_user;

@@ -228,3 +228,52 @@ h_queue_status(struct req *r)
 	/* ACTIVE answers carry the signed ACTIVE token that booking needs. */
 	place_reply(r, 200, t->user, t->concert, &p, "");
 }
+
+/*
+ * GET /api/queues/{concertId}/progress: the concert's queue as everyone
+ * may see it, the same for every caller, so nginx keeps it one second
+ * (Cache-Control: public, max-age=1) and a crowd of waiters polling it
+ * costs the workers one request per second per concert. One queue script;
+ * when Redis no longer has the sale state, one database read more.
+ * Errors (no such concert, Redis down) are not cached.
+ */
+void
+h_queue_progress(struct req *r)
+{
+	struct queue_progress p;
+	const char *state;
+	char sale = 0, when[40], body[384];
+	int rc, round, n;
+
+	for (round = 0; round < 2; round++) {
+		if ((rc = queue_progress(r->f.concert_id, sale, &p)) != 1)
+			break;
+		if ((sale = concert_state(r->f.concert_id)) == 0) {
+			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+			return;
+		}
+	}
+	if (rc != 0) {
+		queue_down(r);
+		return;
+	}
+	if (p.sale == 'n') {
+		http_error(r, 404, "CONCERT_NOT_FOUND", "no such concert");
+		return;
+	}
+	/* Maintenance closes the queue routes (dispatch()): the queue stands still. */
+	state = cfg.maintenance ? "PAUSED" : p.sale == 't' ? "OPEN" : "CLOSED";
+	util_iso_time(p.now_ms, when, sizeof(when));
+	n = snprintf(body, sizeof(body),
+		     "{\"concertId\":%lld,\"nowServing\":%lld,\"admittedPerSecond\":%.1f,"
+		     "\"waiting\":%lld,\"saleState\":\"%s\",\"updatedAt\":\"%s\","
+		     "\"pollAfterMs\":%lld}", (long long)r->f.concert_id, (long long)p.served,
+		     (double)p.admitted_recently / QUEUE_RATE_WINDOW_S, (long long)p.waiting,
+		     state, when, (long long)cfg.progress_poll_ms);
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		http_error(r, 500, "INTERNAL", "the answer does not fit");
+		return;
+	}
+	r->cache_control = "public, max-age=1";
+	http_reply_raw(r, 200, body, (size_t)n);
+}

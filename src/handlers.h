@@ -17,6 +17,7 @@ void h_health(struct req *r);
 /* h_queue.c */
 void h_queue_join(struct req *r);
 void h_queue_status(struct req *r);
+void h_queue_progress(struct req *r);
 
 /* h_metrics.c */
 void h_metrics(struct req *r);

@@ -18,6 +18,7 @@ const struct keys_part_def keys_parts[KP__MAX] = {
 	[KP_STATS] = { "stats", KEYS_HASH },
 	[KP_PAUSE] = { "pause", KEYS_STRING },
 	[KP_TICK] = { "tick", KEYS_STRING },
+	[KP_SERVED] = { "served", KEYS_STRING },
 };
 
 int

@@ -40,6 +40,7 @@ enum keys_part {
 	KP_STATS,	/* event counters */
 	KP_PAUSE,	/* the waiters' clock credit after a pause */
 	KP_TICK,	/* when admission last ran */
+	KP_SERVED,	/* highest queue number admitted so far */
 	KP__MAX
 };
 

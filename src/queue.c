@@ -23,6 +23,7 @@ static struct cache_script join_script = { "join", LUA_QUEUE_PROLOGUE LUA_QUEUE_
 static struct cache_script poll_script = { "poll", LUA_QUEUE_PROLOGUE LUA_QUEUE_POLL, "" };
 static struct cache_script active_script = { "active", LUA_QUEUE_ACTIVE, "" };
 static struct cache_script revoke_script = { "revoke", LUA_QUEUE_REVOKE, "" };
+static struct cache_script progress_script = { "progress", LUA_QUEUE_PROGRESS, "" };
 
 /*
  * The join and poll scripts' KEYS: every part of the concert's queue in
@@ -272,6 +273,65 @@ queue_join(int64_t concert, const char *user, int verified, char sale,
 	/* A look-up of the sale state in the read cache, when one was made. */
 	if (rc != QJ_DOWN && sale == 0 && cfg.cache == CACHE_ON)
 		metrics_add(cached ? M_CACHE_HITS : M_CACHE_MISSES, 1);
+	return rc;
+}
+
+int
+queue_progress(int64_t concert, char sale, struct queue_progress *p)
+{
+	char keys[4][40], window[24], state[2] = { sale, '\0' };
+	const char *argv[8];
+	redisReply *rep = NULL, **e;
+	int rc = -1, i;
+
+	if (!args.ready)
+		queue_configure();
+	keys_queue(keys[0], sizeof(keys[0]), concert, KP_SERVED);
+	keys_queue(keys[1], sizeof(keys[1]), concert, KP_WAIT);
+	keys_queue(keys[2], sizeof(keys[2]), concert, KP_ADMITS);
+	keys_queue_sale(keys[3], sizeof(keys[3]), concert);
+	for (i = 0; i < 4; i++)
+		argv[i] = keys[i];
+	snprintf(window, sizeof(window), "%d", QUEUE_RATE_WINDOW_S * 1000);
+	argv[4] = state;
+	argv[5] = args.sale_ttl_ms;
+	argv[6] = args.use_cached_sale;
+	argv[7] = window;
+
+	rep = cache_eval(&progress_script, 4, 8, argv, NULL);
+	if (rep == NULL)
+		goto out;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING) {
+		log_msg("queue script progress: unexpected reply%s%s",
+			rep->type == REDIS_REPLY_ERROR ? ": " : "",
+			rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+		goto out;
+	}
+	e = rep->element;
+	if (strcmp(e[0]->str, "SALE") == 0) {
+		rc = 1;
+		goto out;
+	}
+	if (rep->elements < 5) {
+		log_msg("queue script progress: unexpected reply");
+		goto out;
+	}
+	for (i = 1; i < 5; i++)
+		if (e[i]->type != REDIS_REPLY_INTEGER) {
+			log_msg("queue script progress: unexpected reply");
+			goto out;
+		}
+	memset(p, 0, sizeof(*p));
+	p->sale = e[0]->str[0];
+	p->served = e[1]->integer;
+	p->waiting = e[2]->integer;
+	p->admitted_recently = e[3]->integer;
+	p->now_ms = e[4]->integer;
+	rc = 0;
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
 	return rc;
 }
 

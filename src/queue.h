@@ -51,6 +51,27 @@ enum queue_join queue_join(int64_t concert, const char *user, int verified, char
 /* The place of token number for user; also counts as a poll. 0 or -1. */
 int queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p);
 
+/* The window over which the admission rate is measured, seconds. */
+#define QUEUE_RATE_WINDOW_S 10
+
+/* A concert's queue as everyone may see it (the progress document). */
+struct queue_progress {
+	char sale;			/* 't' on sale, 'f' not, 'n' no such concert */
+	int64_t served;			/* highest queue number admitted, 0 if none */
+	int64_t waiting;		/* people waiting */
+	int64_t admitted_recently;	/* admissions over QUEUE_RATE_WINDOW_S */
+	int64_t now_ms;			/* Redis clock when read */
+};
+
+/*
+ * Read concert's progress into *p in one script, which admits nobody and
+ * counts as nobody's poll. sale as for queue_join(): 0 uses the state
+ * Redis has. Returns 0 when *p is set, 1 when Redis does not know the
+ * sale state (read it from the database and call again with it), -1 when
+ * Redis is unusable.
+ */
+int queue_progress(int64_t concert, char sale, struct queue_progress *p);
+
 /* Whether the turn an ACTIVE token stands for is still on. */
 enum queue_turn {
 	QT_ON,		/* admitted, and neither paid nor past its end */

@@ -14,6 +14,8 @@ static const struct route routes[] = {
 	{ "POST", "/api/queues/token", AUTH_SIGNED_IN, h_queue_join,
 	  B(F_CONCERT_ID), B(F_USER_ID), R_QUEUE, 0 },
 	{ "GET", "/api/queues/status", AUTH_QUEUE, h_queue_status, 0, 0, R_QUEUE, 0 },
+	/* Public and cached by nginx; open in maintenance, where it says PAUSED. */
+	{ "GET", "/api/queues/{concertId}/progress", AUTH_NONE, h_queue_progress, 0, 0, 0, 0 },
 	{ "GET", "/api/concerts", AUTH_NONE, h_concerts, 0, 0, 0, 0 },
 	{ "GET", "/api/concerts/{concertId}/schedules", AUTH_NONE, h_schedules, 0, 0, 0, 0 },
 	{ "GET", "/api/concerts/{concertId}/schedules/{scheduleId}/seats", AUTH_ACTIVE,

@@ -52,6 +52,8 @@ if room and redis.call('EXISTS', wait) == 0
   redis.call('ZADD', active, now + ttl_ms, user)
   redis.call('ZADD', admits, now, n)
   redis.call('HINCRBY', stats, 'admitted', 1)
+  -- the newest number is the highest given, so the highest admitted
+  redis.call('SET', served, n)
   p = {n, 'ACTIVE', 0, now + ttl_ms, now, 0, 0}
 else
   redis.call('ZADD', wait, n, user)

@@ -17,7 +17,7 @@
 -- The queue's parts in the order of keys_parts[] (src/keys.c), then the
 -- known users and the concert's cached sale state. Each script uses some.
 -- luacheck: push no unused
-local seq, num, wait, seen, active, admits, stats, pause, tick, known_users, sale_key =
+local seq, num, wait, seen, active, admits, stats, pause, tick, served, known_users, sale_key =
   unpack(KEYS)
 -- The settings (queue_configure()), then the request.
 local max_active, per_sec = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -55,7 +55,12 @@ local function admit(force)
     redis.call('ZREM', seen, nxt[i])
     redis.call('ZADD', admits, now, nxt[i + 1])
   end
-  if #nxt > 0 then redis.call('HINCRBY', stats, 'admitted', #nxt / 2) end
+  if #nxt > 0 then
+    redis.call('HINCRBY', stats, 'admitted', #nxt / 2)
+    -- ZPOPMIN gives the lowest numbers first: the last is the highest
+    local top = tonumber(nxt[#nxt])
+    if top > tonumber(redis.call('GET', served) or '0') then redis.call('SET', served, top) end
+  end
 end
 
 -- a waiter r places from the front: this counts as their poll

@@ -456,7 +456,8 @@ class Ctx:
 
     def reset_queue(self, concert):
         keys = ["q:{%d}:%s" % (concert, p) for p in
-                ("seq", "num", "wait", "seen", "active", "admits", "stats", "tick")]
+                ("seq", "num", "wait", "seen", "active", "admits", "stats", "tick",
+                 "served")]
         self.stack.redis("DEL", *keys)
 
     def user_token(self, user, seconds=3600):

@@ -27,7 +27,8 @@ from boxoffice_dev.redis import Redis, pairs
 from boxoffice_dev import tokens
 from harness import SEED, StackTest, destructive, user_uuid
 
-PARTS = ("seq", "num", "wait", "seen", "active", "admits", "stats", "pause", "tick")
+PARTS = ("seq", "num", "wait", "seen", "active", "admits", "stats", "pause", "tick",
+         "served")
 # plus the admission throttle's clock, which a dump leaves out
 RESET_PARTS = PARTS
 
@@ -102,7 +103,7 @@ class QueueTest(StackTest):
             r("MULTI")
             for p in parts:
                 k = qkey(concert, p)
-                if p in ("seq", "pause", "tick"):
+                if p in ("seq", "pause", "tick", "served"):
                     r("GET", k)
                 elif p in ("num", "stats"):
                     r("HGETALL", k)
@@ -114,7 +115,7 @@ class QueueTest(StackTest):
         out = {}
         for p, v in zip(parts, res):
             out[p] = dict(pairs(v)) if p in ("num", "stats") else (
-                v if p in ("seq", "pause", "tick") else pairs(v))
+                v if p in ("seq", "pause", "tick", "served") else pairs(v))
         return out
 
     # --------------------------------------------------------- settings
