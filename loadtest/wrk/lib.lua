@@ -77,6 +77,14 @@ function cycle(rows)
    return r
 end
 
+-- The next concert of this thread, from 1 to concerts=N (threads
+-- interleave), for the public per-concert reads.
+function next_concert()
+   local c = (tid + sent * opt.threads) % tonumber(opt.concerts or "1") + 1
+   sent = sent + 1
+   return c
+end
+
 function init(args)
    for _, a in ipairs(args) do
       local k, v = string.match(a, "^([%w_]+)=(.*)$")

@@ -8,14 +8,6 @@ dofile(dir .. "lib.lua")
 name = "progress"
 expected = {}
 
-local concerts
-
-function init_data(o)
-   concerts = tonumber(o.concerts or "1")
-end
-
 function request()
-   local c = (tid + sent * opt.threads) % concerts + 1
-   sent = sent + 1
-   return wrk.format("GET", "/api/queues/" .. c .. "/progress")
+   return wrk.format("GET", "/api/queues/" .. next_concert() .. "/progress")
 end

@@ -6,14 +6,6 @@ dofile(dir .. "lib.lua")
 name = "schedules"
 expected = {}
 
-local concerts
-
-function init_data(o)
-   concerts = tonumber(o.concerts or "1")
-end
-
 function request()
-   local c = (tid + sent * opt.threads) % concerts + 1
-   sent = sent + 1
-   return wrk.format("GET", "/api/concerts/" .. c .. "/schedules")
+   return wrk.format("GET", "/api/concerts/" .. next_concert() .. "/schedules")
 end
