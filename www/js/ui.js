@@ -1,6 +1,6 @@
 // ui.js: small DOM helpers and formatting.
 
-import { messageOf } from './errors.js';
+import { messageFor, messageOf } from './errors.js';
 
 /**
  * h('button', {class: 'btn', onclick: fn, 'aria-label': 'x'}, 'text', child...)
@@ -120,6 +120,24 @@ export function errorNotice(res, ...extra) {
   box.dataset.code = code;
   box.append(h('p', { class: 'notice-code' }, `Reference: ${code}`));
   return box;
+}
+
+/**
+ * The whole positive amount typed in input, or null after marking the field
+ * invalid and saying why in the message area (INVALID_AMOUNT).
+ */
+export function readAmount(input, area) {
+  const text = input.value.trim();
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    input.setAttribute('aria-invalid', 'true');
+    const box = notice('error', messageFor('INVALID_AMOUNT'));
+    box.dataset.code = 'INVALID_AMOUNT';
+    say(area, box);
+    input.focus();
+    return null;
+  }
+  input.removeAttribute('aria-invalid');
+  return Number(text);
 }
 
 /** Replace the content of a live message area. */

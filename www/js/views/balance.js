@@ -4,9 +4,8 @@
 
 import { request, postWithRetry, isTransient } from '../api.js';
 import { attemptKey, finishAttempt } from '../store.js';
-import { messageFor } from '../errors.js';
 import {
-  h, pageHeading, notice, errorNotice, say, money, link, button, spinner,
+  h, readAmount, pageHeading, notice, errorNotice, say, money, link, button, spinner,
 } from '../ui.js';
 
 export async function render(root, ctx) {
@@ -52,17 +51,8 @@ export async function render(root, ctx) {
 
   chargeForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const text = amountInput.value.trim();
-    if (!/^\d+$/.test(text) || Number(text) < 1) {
-      amountInput.setAttribute('aria-invalid', 'true');
-      const box = notice('error', messageFor('INVALID_AMOUNT'));
-      box.dataset.code = 'INVALID_AMOUNT';
-      say(messages, box);
-      amountInput.focus();
-      return;
-    }
-    amountInput.removeAttribute('aria-invalid');
-    const amount = Number(text);
+    const amount = readAmount(amountInput, messages);
+    if (amount === null) return;
     const key = attemptKey('charge', user, String(amount));
     chargeBtn.disabled = true;
     const res = await postWithRetry(`/api/users/${user}/balance/charge`, {

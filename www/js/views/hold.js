@@ -14,7 +14,7 @@ import {
 import { concertInfo, scheduleInfo } from '../catalog.js';
 import { messageFor } from '../errors.js';
 import {
-  h, pageHeading, steps, notice, errorNotice, say, money, countdown, countdownWords,
+  h, readAmount, pageHeading, steps, notice, errorNotice, say, money, countdown, countdownWords,
   link, button, dateTime, spinner,
 } from '../ui.js';
 
@@ -203,17 +203,8 @@ export async function render(root, ctx) {
   chargeForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (state !== 'held') return;
-    const text = amountInput.value.trim();
-    if (!/^\d+$/.test(text) || Number(text) < 1) {
-      amountInput.setAttribute('aria-invalid', 'true');
-      const box = notice('error', messageFor('INVALID_AMOUNT'));
-      box.dataset.code = 'INVALID_AMOUNT';
-      say(messages, box);
-      amountInput.focus();
-      return;
-    }
-    amountInput.removeAttribute('aria-invalid');
-    const amount = Number(text);
+    const amount = readAmount(amountInput, messages);
+    if (amount === null) return;
     const key = attemptKey('charge', user, String(amount));
     chargeBtn.disabled = true;
     chargeBtn.textContent = 'Adding…';
