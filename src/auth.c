@@ -130,7 +130,7 @@ provider(struct req *r)
 	enum jwt_err e;
 
 	if (*jws == '\0') {
-		http_error(r, 401, "TOKEN_MISSING", "an Authorization: Bearer token is required");
+		token_fail(r, TOKEN_MISSING);
 		return AUTH_DENIED;
 	}
 	switch ((e = jwt_verify(jws, time(NULL), &want, r->subject))) {
