@@ -7,6 +7,8 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object('concerts', COALESCE(json_agg(json_build_object(
                'id', c.id, 'title', c.title, 'venue', c.venue,
                'onSale', c.on_sale,
+               'saleOpensAt', boxoffice_ts(c.sale_opens_at),
+               'saleClosesAt', boxoffice_ts(c.sale_closes_at),
                'firstShow', boxoffice_ts((SELECT min(starts_at) FROM schedules
                                           WHERE concert_id = c.id)))
                ORDER BY c.id), '[]'::json))::text
