@@ -8,19 +8,22 @@
 //      with seats left,
 //   4. reads its seat map with the ACTIVE token,
 //   5. holds a random AVAILABLE seat (another one after 409 SEAT_TAKEN, up
-//      to 3 tries),
-//   6. pays it (POST /api/payments with an Idempotency-Key; a lost answer
-//      is retried once with the same key).
+//      to 3 tries each); a share of buyers (GROUP_SHARE) buys for a group
+//      of 2 to GROUP_MAX seats and holds that many in the same schedule,
+//   6. pays every seat it holds in one payment (POST /api/payments with an
+//      Idempotency-Key, reservationIds for a group; a lost answer is
+//      retried once with the same key).
 // 402 and 409 are expected outcomes. Counters: journeys_started,
-// admitted, gave_up_waiting, holds_ok, payments_ok, sold_out, ...
+// admitted, gave_up_waiting, holds_ok, payments_ok, seats_paid,
+// group_payments, sold_out, ...
 //
 // The sale must add up: setup() and teardown() count the SOLD seats of
 // every schedule from the seat maps (with an ACTIVE token of a checker
 // user, the last demo user, in each concert); the seats sold during the
-// run must equal the payments made. teardown() compares them with the
-// server's own payment counter (GET /metrics, loopback only) and records
+// run must equal the seats paid. teardown() compares them with the
+// server's own payment counter (one per seat) (GET /metrics, loopback only) and records
 // the verdict in the `sale_consistent` rate (threshold: rate==1);
-// handleSummary() also compares them with this run's payments_ok counter.
+// handleSummary() also compares them with this run's seats_paid counter.
 // Run it alone against the stack: other buyers at the same time make the
 // numbers differ.
 //
@@ -28,8 +31,11 @@
 // START_RATE (10), RAMP (60s), DURATION (60s at the peak), VUS (1000, the
 // most VUs k6 may use: users waiting in the queue hold one each),
 // PREALLOCATED_VUS (200), MAX_WAIT (300 s in the queue), CONCERT (send
-// everyone to this concert instead of spreading them), SUMMARY_JSON (also
-// write the summary data to this file).
+// everyone to this concert instead of spreading them), GROUP_SHARE (0.3:
+// the share of buyers buying for a group), GROUP_MAX (4: the largest
+// group; keep it within booking.max_holds_per_user and
+// booking.max_tickets_per_user), SUMMARY_JSON (also write the summary
+// data to this file).
 //
 //   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/journey.js
 //   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key -e USERS=100000 -e CONCERTS=10 -e SEATS=2000 -e RATE=300 loadtest/k6/journey.js
@@ -51,6 +57,8 @@ const PREALLOCATED = envInt('PREALLOCATED_VUS', Math.min(cfg.vus, 200));
 const CONCERT = envInt('CONCERT', 0);
 const PEAK = __ENV.DURATION || '60s';
 const CHECK_USER = cfg.users;          // the last demo user counts the seats
+const GROUP_SHARE = Math.min(Math.max(parseFloat(__ENV.GROUP_SHARE || '0.3') || 0, 0), 1);
+const GROUP_MAX = Math.max(envInt('GROUP_MAX', 4), 1);
 
 export const options = {
   scenarios: {
@@ -72,6 +80,7 @@ export const options = {
     http_req_duration: ['p(99)<1000'],
     http_req_failed: ['rate<0.01'],
     'http_req_duration{name:payment}': ['p(99)<1000'],
+    'http_req_duration{name:group_payment}': ['p(99)<1000'],
     'http_req_duration{name:hold}': ['p(99)<1000'],
     sale_consistent: ['rate==1'],
   },
@@ -93,6 +102,9 @@ const holdsOk = new Counter('holds_ok');
 const seatTaken = new Counter('holds_seat_taken');
 const soldOut = new Counter('sold_out');
 const paymentsOk = new Counter('payments_ok');
+const seatsPaid = new Counter('seats_paid');
+const groupPayments = new Counter('group_payments');
+const partialGroups = new Counter('groups_short_of_seats');
 const insufficient = new Counter('payments_insufficient_balance');
 const paymentFailed = new Counter('payments_failed');
 const queueWait = new Trend('queue_wait', true);
@@ -231,10 +243,20 @@ function hold(token, sched, free) {
   return null;
 }
 
-function pay(token, reservation) {
+// How many seats this buyer wants: 1, or 2..GROUP_MAX for a group.
+function seatsWanted() {
+  if (GROUP_MAX < 2 || Math.random() >= GROUP_SHARE) return 1;
+  return 2 + Math.floor(Math.random() * (GROUP_MAX - 1));
+}
+
+// One payment for every hold in held: reservationId for one seat (the
+// original request), reservationIds for a group.
+function pay(token, held) {
   const key = idemKey('journey');
-  const params = authParams(token, 'payment', Object.assign({ 'Idempotency-Key': key }, JSON_HEADERS));
-  const body = JSON.stringify({ reservationId: reservation.id });
+  const params = authParams(token, held.length > 1 ? 'group_payment' : 'payment',
+    Object.assign({ 'Idempotency-Key': key }, JSON_HEADERS));
+  const body = JSON.stringify(held.length > 1 ? { reservationIds: held.map((h) => h.id) }
+    : { reservationId: held[0].id });
   let r = http.post(url('/api/payments'), body, params);
   if (r.status === 0 || r.status === 502 || r.status === 503 || r.status === 504) {
     sleep(retryAfter(r));
@@ -258,32 +280,44 @@ export default function () {
   admitted.add(1);
   queueWait.add(Date.now() - t0);
 
-  let reservation = null;
-  for (let attempt = 0; attempt < 2 && reservation === null; attempt++) {
+  // A group's seats are held in one schedule; a group that finds fewer
+  // free seats than it wants buys the ones it got.
+  const wanted = seatsWanted();
+  const held = [];
+  for (let attempt = 0; attempt < 2 && held.length === 0; attempt++) {
     const sched = pickSchedule(concert);
     if (sched === null) break;
     const free = availableSeats(concert, sched, token);
-    if (free.length === 0) continue;
-    reservation = hold(token, sched, free);
+    while (held.length < wanted && free.length > 0) {
+      const reservation = hold(token, sched, free);
+      if (reservation === null) break;
+      held.push(reservation);
+    }
   }
-  if (reservation === null) {
+  if (held.length === 0) {
     soldOut.add(1);
     return;
   }
-  holdsOk.add(1);
+  holdsOk.add(held.length);
+  if (held.length < wanted) partialGroups.add(1);
 
-  const r = pay(token, reservation);
+  const r = pay(token, held);
   const b = jsonBody(r);
+  const total = held.reduce((sum, h) => sum + h.price, 0);
   check(r, {
     'paid (201) or not enough money (402)': (x) => x.status === 201 || x.status === 402,
-    'paid the price': () => r.status !== 201 || (b !== null && b.amount === reservation.price),
+    'paid the price': () => r.status !== 201 || (b !== null
+      && (held.length > 1 ? b.total === total && Array.isArray(b.payments)
+        && b.payments.length === held.length : b.amount === total)),
   });
   if (r.status === 201) {
     paymentsOk.add(1);
+    seatsPaid.add(held.length);
+    if (held.length > 1) groupPayments.add(1);
     journeyTime.add(Date.now() - t0);
   } else if (r.status === 402) {
     insufficient.add(1);
-    http.del(url(`/api/reservations/${reservation.id}`), null, authParams(token, 'release'));
+    held.forEach((h) => http.del(url(`/api/reservations/${h.id}`), null, authParams(token, 'release')));
   } else {
     paymentFailed.add(1);
   }
@@ -307,22 +341,23 @@ function metricLine(data, name, what) {
 export function handleSummary(data) {
   const lines = ['', 'boxoffice ticket-open journey', ''];
   const names = ['journeys_started', 'admitted', 'gave_up_waiting', 'holds_ok', 'holds_seat_taken',
-    'sold_out', 'payments_ok', 'payments_insufficient_balance', 'payments_failed',
+    'sold_out', 'payments_ok', 'seats_paid', 'group_payments', 'groups_short_of_seats',
+    'payments_insufficient_balance', 'payments_failed',
     'seats_sold_delta', 'server_payments_delta', 'sale_consistent', 'queue_wait', 'journey_time',
     'http_reqs', 'http_req_failed', 'http_req_duration', 'dropped_iterations', 'checks'];
   names.forEach((n) => {
     const l = metricLine(data, n);
     if (l) lines.push(l);
   });
-  const paid = data.metrics.payments_ok ? data.metrics.payments_ok.values.count : 0;
+  const paid = data.metrics.seats_paid ? data.metrics.seats_paid.values.count : 0;
   const sold = data.metrics.seats_sold_delta ? data.metrics.seats_sold_delta.values.value : null;
   lines.push('');
   if (sold === null) {
     lines.push('  sale check: the sold seats could not be counted');
   } else if (sold === paid) {
-    lines.push(`  sale check: ${sold} seats sold = ${paid} payments made: OK`);
+    lines.push(`  sale check: ${sold} seats sold = ${paid} seats paid: OK`);
   } else {
-    lines.push(`  sale check: ${sold} seats sold but ${paid} payments answered 201 here: MISMATCH` +
+    lines.push(`  sale check: ${sold} seats sold but ${paid} seats paid in answers 201 here: MISMATCH` +
       ' (a lost answer to a payment that committed, or another buyer during the run)');
   }
   lines.push('');
