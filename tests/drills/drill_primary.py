@@ -1,7 +1,9 @@
 """Drills 4 and 6: the primary restarted under load, and the primary stalled
 (SIGSTOP) under load.
 
-Writes are charges and payments carrying an Idempotency-Key. A write that
+Writes are charges and payments carrying an Idempotency-Key; in the restart
+drill every third buyer pays 2 or 3 seats in one payment, which must be
+all or nothing. A write that
 got no 2xx (503, timeout) is retried with the same key once the primary is
 back, as clients are told to; then every key must have moved money exactly
 once, every answered payment must exist, and the money and seat
@@ -46,9 +48,11 @@ class Seats:
                 self.free.remove(seat)
 
 
-def _bookers(load, writes, n, concert, users, auths):
+def _bookers(load, writes, n, concert, users, auths, group_every=0):
     """Each client: join (with the user's header in auths), poll until
-    ACTIVE, hold a seat, pay it; one payment per user, then the next user."""
+    ACTIVE, hold a seat, pay it; one payment per user, then the next user.
+    With group_every k, every k-th user holds 2 or 3 seats and pays them
+    in one payment (reservationIds)."""
     seats = Seats(concert)
     it = iter(users)
     lock = threading.Lock()
@@ -79,22 +83,32 @@ def _bookers(load, writes, n, concert, users, auths):
             if r.body.get("status") != "ACTIVE":
                 return
             st["token"] = r.body["token"]
-        seat = seats.pick(c.rng)
-        if seat is None:
-            return
+        want = 2 + u % 2 if group_every and u % group_every == 0 else 1
+        held = st.setdefault("held", [])
         auth = {"Authorization": "Bearer " + st["token"]}
-        h = c.post("/api/reservations", body={"scheduleId": seat[0], "seatNumber": seat[1]},
-                   headers=auth, label="hold")
-        if h.status == 409:
+        while len(held) < want:
+            seat = seats.pick(c.rng)
+            if seat is None:
+                break
+            h = c.post("/api/reservations", body={"scheduleId": seat[0],
+                                                  "seatNumber": seat[1]},
+                       headers=auth, label="hold")
+            if h.status == 409:
+                seats.gone(seat)
+                continue
+            if h.status in (401, 403):
+                st.pop("token", None)
+                st.pop("held", None)
+                return
+            if h.status != 201:
+                return          # this step ends; the holds stay for the next one
             seats.gone(seat)
+            held.append(h.body["id"])
+        if not held:
             return
-        if h.status in (401, 403):
-            st.pop("token", None)
-            return
-        if h.status != 201:
-            return
-        seats.gone(seat)
-        writes.pay(c, u, st["token"], h.body["id"])
+        st.pop("held")
+        writes.pay(c, u, st["token"], held if want > 1 else held[0],
+                   label="pay group" if want > 1 else "pay")
         # Paid or not, this user is done; a lost answer is retried later.
         st.pop("user", None)
     load.clients("book", n, step, think=0.15)
@@ -112,7 +126,7 @@ def drill_primary_restarted(ctx):
     load = Load(ctx.port)
     _reads(load)
     chargers(ctx, load, writes, CHARGERS_RESTART)
-    _bookers(load, writes, 3, CONCERT, BOOKERS, ctx.auths(BOOKERS))
+    _bookers(load, writes, 3, CONCERT, BOOKERS, ctx.auths(BOOKERS), group_every=3)
     with load.running(max_seconds=45):
         time.sleep(4)
         t_stop = load.mark("stopping the primary (pg_ctl stop -m fast)")
@@ -165,11 +179,13 @@ def drill_primary_restarted(ctx):
     ctx.figure("retries_that_found_the_write_done", int(rp1 - rp0))
     res = check_writes(ctx, writes, ledger_from, list(CHARGERS_RESTART) + list(BOOKERS))
     ctx.figure("writes", "%(charges)d charges (%(charges_applied)d applied), "
-               "%(payments_ok)d of %(payments)d payments, lost %(lost)d, "
-               "duplicated %(duplicated)d" % res)
+               "%(payments_ok)d of %(payments)d payments (%(group_payments_ok)d of several "
+               "seats; %(group_payments_refused)d of several refused, none of their seats "
+               "paid), lost %(lost)d, duplicated %(duplicated)d" % res)
     for p in invariants(ctx):
         ctx.check(False, p)
     ctx.check(res["payments_ok"] > 0, "no payment went through at all")
+    ctx.check(res["group_payments_ok"] > 0, "no payment of several seats went through")
     ctx.check(not load.errors, "drill client errors: %s" % load.errors[:3])
 
 

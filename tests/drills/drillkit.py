@@ -526,7 +526,9 @@ class Writes:
     def __init__(self):
         self.lock = threading.Lock()
         self.charges = {}       # key -> {user, amount, token, answers}
-        self.payments = {}      # key -> {user, reservation, token, answers}
+        # key -> {user, reservation, token, answers}; reservation is one id,
+        # or a list of ids paid together (reservationIds)
+        self.payments = {}
 
     def charge(self, c, user, token, amount, key=None, label="charge"):
         key = key or new_key()
@@ -545,7 +547,9 @@ class Writes:
         with self.lock:
             rec = self.payments.setdefault(key, {"user": user, "reservation": reservation,
                                                  "token": token, "answers": []})
-        r = c.req("POST", "/api/payments", body={"reservationId": reservation}, label=label,
+        body = ({"reservationIds": reservation} if isinstance(reservation, list)
+                else {"reservationId": reservation})
+        r = c.req("POST", "/api/payments", body=body, label=label,
                   headers={"Authorization": "Bearer " + token, "Idempotency-Key": key})
         with self.lock:
             rec["answers"].append(r)
@@ -635,23 +639,45 @@ def check_writes(ctx, writes, ledger_from, users):
     n_done = sum(len(v) for v in want.values())
     ctx.check(int(keys) == n_done, "idempotency records %s for %d answered charges"
               % (keys, n_done))
-    # Payments: every 2xx answer names a payment that exists, for that seat.
-    pays_ok = 0
+    # Payments: every 2xx answer names payments that exist, one per seat
+    # paid; a payment of several holds refused in the end paid none of them.
+    pays_ok = groups_ok = groups_refused = 0
     for k, v in writes.payments.items():
-        ids = {a.body.get("id") for a in v["answers"] if a.ok and isinstance(a.body, dict)}
+        group = isinstance(v["reservation"], list)
+        resv = v["reservation"] if group else [v["reservation"]]
+        ids = {_payment_ids(a.body, group) for a in v["answers"]
+               if a.ok and isinstance(a.body, dict)}
         if not ids:
+            if group and _final(v):
+                groups_refused += 1
+                n = ctx.sql_value("SELECT count(*) FROM payments WHERE reservation_id IN (%s)"
+                                  % ",".join("'%s'" % x for x in resv))
+                ctx.check(n == "0", "payment key %s was refused (%s) but paid %s of its %d "
+                          "holds" % (k, v["answers"][-1].status, n, len(resv)))
             continue
         pays_ok += 1
+        groups_ok += group
         ctx.check(len(ids) == 1, "payment key %s answered with different payments %r"
                   % (k, ids))
-        pid = ids.pop()
-        n = ctx.sql_value("SELECT count(*) FROM payments WHERE id = '%s' AND reservation_id = "
-                          "'%s'" % (pid, v["reservation"]))
-        ctx.check(n == "1", "payment %s (key %s) answered 2xx but is not in the database"
-                  % (pid, k))
+        pids = ids.pop()
+        ctx.check(len(pids) == len(resv), "payment key %s: %d payments answered for %d holds"
+                  % (k, len(pids), len(resv)))
+        n = ctx.sql_value("SELECT count(*) FROM payments WHERE (id, reservation_id) IN (%s)"
+                          % ",".join("('%s'::uuid, '%s'::uuid)" % pr
+                                     for pr in zip(pids, resv)))
+        ctx.check(n == str(len(resv)), "payment key %s answered 2xx for %d seats but %s of "
+                  "them are in the database" % (k, len(resv), n))
     return {"charges": len(writes.charges), "charges_applied": n_done,
             "charges_refused": refused, "payments": len(writes.payments),
-            "payments_ok": pays_ok, "lost": lost, "duplicated": dup}
+            "payments_ok": pays_ok, "group_payments_ok": groups_ok,
+            "group_payments_refused": groups_refused, "lost": lost, "duplicated": dup}
+
+
+def _payment_ids(body, group):
+    """The payment ids of a 2xx answer, in the order of the holds sent."""
+    if not group:
+        return (body.get("id"),)
+    return tuple(p.get("id") for p in body.get("payments") or [])
 
 
 def ledger_top(ctx):
