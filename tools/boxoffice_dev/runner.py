@@ -190,6 +190,15 @@ def run_unittest(tests, tally):
     go on with the next test); it is raised again afterwards."""
     class Result(unittest.TextTestResult):
         interrupted = None
+        durations = []
+
+        def startTest(self, test):
+            self._t0 = time.monotonic()
+            super().startTest(test)
+
+        def stopTest(self, test):
+            super().stopTest(test)
+            Result.durations.append((time.monotonic() - self._t0, test.id()))
 
         def addError(self, test, err):
             super().addError(test, err)
@@ -200,6 +209,12 @@ def run_unittest(tests, tally):
     result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, buffer=False,
                                      resultclass=Result).run(unittest.TestSuite(tests))
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    # Where the suite's time goes, so that a slow test is seen when added.
+    slow = sorted(Result.durations, reverse=True)[:10]
+    if slow:
+        print("slowest tests:")
+        for dt, name in slow:
+            print("  %6.1f s  %s" % (dt, name))
     tally.failed += failed
     tally.skipped += len(result.skipped)
     tally.passed += result.testsRun - failed - len(result.skipped)
