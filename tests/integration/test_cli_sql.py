@@ -23,6 +23,8 @@ SCRATCH_DB = "it_cli_sql"
 # in the migration that last changed it. A database made by these must
 # migrate to the schema a new database gets.
 OLD_LAYOUT_COMMIT = "971c006"
+# The last release without tickets: its payments become tickets (010).
+BEFORE_TICKETS_COMMIT = "5adb2dd"
 OLD_MIGRATIONS = ["001_schema.sql", "002_demo_data.sql", "003_booking.sql",
                   "004_fast_writes.sql", "005_seat_map_freshness.sql", "006_hold_indexes.sql"]
 
@@ -158,6 +160,63 @@ class TestMigrate(MigrateTest):
         rows = s.psql("SELECT code FROM boxoffice_hold(1, 1, 3, boxoffice_user_uuid(2), 600, 4,"
                       " 4)", db=upgraded)
         self.assertEqual(rows, [["OK"]])
+        self.assertBackfilled(upgraded, 1)
+
+    def test_database_before_tickets_gets_a_ticket_per_payment(self):
+        s = self.stack
+        old = os.path.join(self.tmp, "before-tickets")
+        os.makedirs(old)
+        res = subprocess.run("git -C %s archive %s sql | tar -x -C %s"
+                             % (s.srcdir, BEFORE_TICKETS_COMMIT, old), shell=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if res.returncode != 0:
+            self.skipTest("needs the git history of a checkout (%s)" % BEFORE_TICKETS_COMMIT)
+        rc, out = self.migrate(self.conf)
+        self.assertEqual(rc, 0, out)
+        upgraded = "it_cli_sql_tickets"
+        conf = self.scratch_db(upgraded)
+        rc, out = self.migrate(conf, os.path.join(old, "sql"))
+        self.assertEqual(rc, 0, out)
+        # a sale under way: three seats paid (two in one payment), one held
+        s.psql("SELECT boxoffice_seed(1, 1, 6, 2);"
+               "SELECT (boxoffice_hold(1, 1, n, boxoffice_user_uuid(1), 600, 4, 4)).code"
+               " FROM generate_series(1, 2) n;"
+               "SELECT (boxoffice_hold(1, 1, n, boxoffice_user_uuid(2), 600, 4, 4)).code"
+               " FROM generate_series(3, 4) n;"
+               "SELECT * FROM boxoffice_pay(boxoffice_user_uuid(1), ARRAY(SELECT reservation_id"
+               " FROM seats WHERE number IN (1, 2) ORDER BY number), 1, 'k1', true);"
+               "SELECT * FROM boxoffice_pay(boxoffice_user_uuid(2), ARRAY(SELECT reservation_id"
+               " FROM seats WHERE number = 3), 1, 'k2', false)",
+               db=upgraded, user=stackmod.APP_ROLE)
+        rc, out = self.migrate(conf)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("applied 010_tickets.sql", out)
+        self.assertEqual(self.schema_of(upgraded), self.schema_of(SCRATCH_DB))
+        self.assertBackfilled(upgraded, 3)
+        # the seat held before stays held, and is paid with a ticket of its own
+        rows = s.psql("SELECT code FROM boxoffice_pay(boxoffice_user_uuid(2), ARRAY(SELECT"
+                      " reservation_id FROM seats WHERE number = 4), 1, NULL, false)",
+                      db=upgraded)
+        self.assertEqual(rows, [["OK"]])
+        self.assertEqual(self.q("SELECT count(*) FROM tickets", db=upgraded), [["4"]])
+
+    def assertBackfilled(self, db, payments):
+        """Every payment of db has its VALID ticket, the payment's own, and a
+        refund of one of them works."""
+        self.assertEqual(self.q(
+            "SELECT count(*), count(DISTINCT t.code), count(*) FILTER (WHERE t.status = 'VALID'"
+            " AND t.user_id = p.user_id AND t.schedule_id = p.schedule_id"
+            " AND t.seat_number = p.seat_number AND t.price = p.amount"
+            " AND t.paid_at = p.created_at AND length(t.code) = 20)"
+            " FROM payments p JOIN tickets t ON t.payment_id = p.id", db=db),
+            [[str(payments)] * 3])
+        self.assertEqual(self.q("SELECT count(*) FROM payments", db=db), [[str(payments)]])
+        rows = self.q("SELECT r.code, (r.body::json)->>'state' FROM (SELECT * FROM tickets"
+                      " ORDER BY seat_number LIMIT 1) t"
+                      " CROSS JOIN LATERAL boxoffice_refund(t.id, t.user_id, 0) r", db=db)
+        self.assertEqual(rows, [["OK", "REFUNDED"]])
+        self.assertEqual(self.q("SELECT count(*) FROM seats WHERE status = 'SOLD'", db=db),
+                         [[str(payments - 1)]])
 
 
 class TestKeygen(StackTest):
