@@ -10,6 +10,7 @@ and 8, and demo users 941 to 948:
     942  buys 7/11 again after its refund; also the other user's credential
     943  a refund after the cut-off (7/21)
     944  20 refunds of one ticket at once (7/31)
+    947  four tickets (the limit), a refund makes room for another (7/41-45)
     945  refunds racing 946's holds of the same seats, then 946's refunds
     946  racing 945's holds (8/1-20)
 
@@ -238,6 +239,19 @@ class TestTickets(TicketTest):
         self.assertEqual(self.db_balance(u), before + price)
         self.assertEqual(self.ledger_count(u, "REFUND"), 1)
         self.assertEqual(self.seat_row(sched, 31)[0], "AVAILABLE")
+        self.assertInvariants()
+
+
+    def test_a_refunded_seat_no_longer_counts_towards_the_limit(self):
+        u, sched = 947, 7
+        p = self.buy(u, sched, (41, 42, 43, 44))      # booking.max_tickets_per_user: 4
+        tok = self.join(u, concert=CONCERT)
+        self.assertJsonError(self.hold(tok, sched, 45), 409, "TICKET_LIMIT")
+        self.assertEqual(self.refund(u, p["payments"][0]["ticketId"])[0], 200)
+        st, _, h = self.hold(tok, sched, 45)
+        self.assertEqual(st, 201, h)
+        self.assertJsonError(self.hold(tok, sched, 46), 409, "TICKET_LIMIT")
+        self.release_live_holds([u])
         self.assertInvariants()
 
 
