@@ -264,7 +264,8 @@ metrics_text(struct util_buf *b, const char *const *route_names, int nroutes)
 			util_bprintf(b, "boxoffice_seats_per_purchase_bucket{le=\"+Inf\"} %llu\n",
 				     (unsigned long long)v);
 	}
-	util_bprintf(b, "boxoffice_seats_per_purchase_sum %llu\nboxoffice_seats_per_purchase_count %llu\n",
+	util_bprintf(b, "boxoffice_seats_per_purchase_sum %llu\n"
+			"boxoffice_seats_per_purchase_count %llu\n",
 		     (unsigned long long)get(&shm->purchase_seats),
 		     (unsigned long long)get(&shm->purchase_count));
 	util_bprintf(b, "# HELP boxoffice_replica_lag_seconds Replay lag of each replica as last "
