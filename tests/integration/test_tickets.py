@@ -11,6 +11,7 @@ and 8, and demo users 941 to 948:
     943  a refund after the cut-off (7/21)
     944  20 refunds of one ticket at once (7/31)
     947  four tickets (the limit), a refund makes room for another (7/41-45)
+    948  a session's tickets and refunds through the cookie, cross-site refused (7/47)
     945  refunds racing 946's holds of the same seats, then 946's refunds
     946  racing 945's holds (8/1-20)
 
@@ -253,6 +254,30 @@ class TestTickets(TicketTest):
         self.assertJsonError(self.hold(tok, sched, 46), 409, "TICKET_LIMIT")
         self.release_live_holds([u])
         self.assertInvariants()
+
+
+    def test_a_session_cookie_lists_and_refunds_but_not_from_another_site(self):
+        u, sched = 948, 7
+        p = self.buy(u, sched, (47,))
+        ticket = p["payments"][0]["ticketId"]
+        st, _, b = self.http("POST", "/api/sessions",
+                             body={"email": "user%d@demo.boxoffice.test" % u,
+                                   "password": "boxoffice-demo"})
+        self.assertEqual(st, 201, b)
+        cookie = {"Cookie": "boxoffice_session=" + b["token"]}
+        st, _, me = self.get("/api/me/tickets", headers=cookie)
+        self.assertEqual((st, [t["id"] for t in me["tickets"]]), (200, [ticket]), me)
+        before = self.money_snapshot(u)
+        for extra in ({}, {"Origin": "https://evil.example"},
+                      {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}):
+            self.assertJsonError(self.http("POST", "/api/tickets/%s/refund" % ticket,
+                                           headers=dict(cookie, **extra)), 403, "CROSS_SITE")
+        self.assertEqual(self.money_snapshot(u), before)
+        self.assertEqual(self.ticket_row(ticket), ("VALID", "f"))
+        st, _, r = self.http("POST", "/api/tickets/%s/refund" % ticket,
+                             headers=dict(cookie, **{"Sec-Fetch-Site": "same-origin"}))
+        self.assertEqual((st, r["state"]), (200, "REFUNDED"), r)
+        self.http("DELETE", "/api/sessions", headers={"Authorization": "Bearer " + b["token"]})
 
 
 class TestRefundsRacingHolds(TicketTest):
