@@ -131,6 +131,8 @@ test('journey: sign in -> concert list -> dates -> waiting room -> seat map -> h
   await assertText(page.locator('#done-seat'), 'Seat 14');
   await assertText(page.locator('#done-amount'), '90,000 credits');
   await assertText(page.locator('#done-balance'), '0 credits');
+  // The seat's ticket: its door code, as "My tickets" lists it.
+  assert.match(await page.locator('#done-code').textContent(), /^[0-9A-HJKMNP-TV-Z]{20}$/);
   assert.equal(keys.length, 2);
   for (const k of keys) assert.match(k, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.notEqual(keys[0], keys[1]);
