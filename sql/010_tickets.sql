@@ -78,10 +78,6 @@ FROM payments ORDER BY created_at;
 -- A seat may be paid again once its ticket is refunded.
 ALTER TABLE payments DROP CONSTRAINT payments_one_per_seat;
 
--- The two CHECK helpers below only widen what they accept (a new state, a
--- new kind), so every existing row passes as before and the constraints
--- need no check of the rows again.
-
 -- A refunded sale's reservation is REFUNDED (it stays ended).
 CREATE OR REPLACE FUNCTION boxoffice_reservation_valid(p_price bigint, p_status text,
                                                        p_ended timestamptz) RETURNS boolean
