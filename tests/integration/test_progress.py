@@ -28,7 +28,7 @@ import re
 import threading
 import time
 
-from harness import destructive, user_uuid
+from harness import destructive, heavy, user_uuid
 from test_queue import QueueTest, qkey
 
 U_NUMBERS = 100       # 101..
@@ -218,6 +218,7 @@ class TestProgressCost(ProgressTest):
     WAITERS = 2000
     SECONDS = 20
 
+    @heavy
     def test_a_crowd_polling_progress_costs_one_worker_request_a_second(self):
         concerts = (4, 5)
         self.reset_queue(*concerts)

@@ -25,7 +25,7 @@ import unittest
 from boxoffice_dev.http import Session as Client
 from boxoffice_dev.redis import Redis, pairs
 from boxoffice_dev import tokens
-from harness import SEED, StackTest, destructive, user_uuid
+from harness import SEED, StackTest, destructive, heavy, user_uuid
 
 PARTS = ("seq", "num", "wait", "seen", "active", "admits", "stats", "pause", "tick",
          "served")
@@ -623,6 +623,7 @@ class TestFairness(QueueTest):
                 r.close()
         self.addCleanup(drop)
 
+    @heavy
     def test_10000_concurrent_joins_unique_numbers_and_admission_in_join_order(self):
         C, N, MAXA, THREADS = 1, 10000, 50, 64
         s = self.s
