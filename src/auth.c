@@ -178,6 +178,9 @@ auth_check(struct req *r, enum auth_need need)
 	case AUTH_SESSION:
 	case AUTH_SIGNED_IN:
 		break;
+	case AUTH_DOOR:
+		kinds = "d";
+		break;
 	}
 
 	/* Sessions are taken where a level accepts them, from the header or,
@@ -196,6 +199,8 @@ auth_check(struct req *r, enum auth_need need)
 			token_fail(r, TOKEN_EXPIRED);
 		else if (e == TOKEN_WRONG_KIND && need == AUTH_SESSION)
 			http_error(r, 403, "TOKEN_WRONG_KIND", "this needs a session: sign in");
+		else if (e == TOKEN_WRONG_KIND && need == AUTH_DOOR)
+			http_error(r, 403, "TOKEN_WRONG_KIND", "this needs a door token");
 		else if (e == TOKEN_WRONG_KIND && need == AUTH_SIGNED_IN)
 			http_error(r, 403, "TOKEN_WRONG_KIND",
 				   "this needs a signed-in user (a session or a user token), "

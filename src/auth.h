@@ -23,10 +23,13 @@ enum auth_need {
 	AUTH_PROVIDER,	/* an identity provider's access token (a JWT checked
 			   against auth.jwks_file) in Authorization; its
 			   subject is left in r->subject */
-	AUTH_SIGNED_IN	/* a signed-in user: a session as AUTH_SESSION, or an
+	AUTH_SIGNED_IN,	/* a signed-in user: a session as AUTH_SESSION, or an
 			   operator's user token; of the body's userId if it
 			   names one (else 403 USER_MISMATCH). The request acts
 			   for r->token.user */
+	AUTH_DOOR	/* a door token (boxofficectl door-token) in the
+			   Authorization header; r->token.concert is the
+			   concert whose tickets it checks */
 };
 
 /*

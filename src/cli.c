@@ -36,6 +36,8 @@ usage(void)
 		"                                 load the deterministic demo data\n"
 		"  sweep                          tidy expired seat holds\n"
 		"  token USER_UUID [SECONDS]      print a signed user token (default 1 hour)\n"
+		"  door-token CONCERT [SECONDS]   print a door token: checks the ticket codes of\n"
+		"                                 that concert (default 12 hours)\n"
 		"  keygen FILE                    write a new random 32-byte token key (mode 0600)\n"
 		"  queue stats CONCERT            waiting, active and counters of a queue\n"
 		"  queue dump CONCERT FILE        write the exact queue state to FILE (JSON)\n"
@@ -410,6 +412,35 @@ cmd_token(const char *user, const char *secs)
 	if (load_keys() != 0)
 		return 1;
 	t.kind = TOKEN_USER;
+	t.iat = time(NULL);
+	t.exp = t.iat + life;
+	if (token_sign(&t, buf, sizeof(buf)) == 0)
+		return 1;
+	printf("%s\n", buf);
+	return 0;
+}
+
+/*
+ * A door token: GET /api/tickets/{code} for the concert's door staff. It
+ * stands for no user, so it opens nothing else.
+ */
+static int
+cmd_door_token(const char *concert, const char *secs)
+{
+	struct token t;
+	char buf[TOKEN_MAX];
+	int64_t life = 12 * 3600;
+
+	memset(&t, 0, sizeof(t));
+	if (!valid_decimal(concert, 1, 2147483647, &t.concert) ||
+	    (secs != NULL && !valid_decimal(secs, 1, 31 * 86400, &life))) {
+		fprintf(stderr, "boxofficectl door-token: CONCERT [SECONDS up to 31 days]\n");
+		return 2;
+	}
+	if (load_keys() != 0)
+		return 1;
+	t.kind = TOKEN_DOOR;
+	memcpy(t.user, TOKEN_NO_USER, sizeof(TOKEN_NO_USER));
 	t.iat = time(NULL);
 	t.exp = t.iat + life;
 	if (token_sign(&t, buf, sizeof(buf)) == 0)
@@ -948,6 +979,8 @@ main(int argc, char **argv)
 		return cmd_sweep();
 	if (strcmp(argv[0], "token") == 0 && (argc == 2 || argc == 3))
 		return cmd_token(argv[1], argc == 3 ? argv[2] : NULL);
+	if (strcmp(argv[0], "door-token") == 0 && (argc == 2 || argc == 3))
+		return cmd_door_token(argv[1], argc == 3 ? argv[2] : NULL);
 	if (strcmp(argv[0], "queue") == 0 && argc >= 2) {
 		if (strcmp(argv[1], "stats") == 0 && argc == 3)
 			return cmd_queue_stats(argv[2]);

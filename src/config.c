@@ -62,6 +62,8 @@ static const struct config_entry entries[] = {
 	{ "booking", "max_tickets_per_user", C_INT, OFF(max_tickets_per_user), 1, 100000, "4",
 	  { NULL } },
 	{ "booking", "seat_cache_ms", C_INT, OFF(seat_cache_ms), 0, 60000, "5000", { NULL } },
+	{ "booking", "refund_until_hours", C_INT, OFF(refund_until_hours), 0, 8760, "48",
+	  { NULL } },
 	{ "booking", "max_charge", C_INT, OFF(max_charge), 1, 1000000000000LL, "10000000", { NULL } },
 	/* Argon2id cost; the lower bounds are libsodium's, for tests and benches. */
 	{ "auth", "pwhash_opslimit", C_INT, OFF(pwhash_opslimit), 1, 16, "2", { NULL } },

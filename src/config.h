@@ -53,6 +53,7 @@ struct config {
 	int64_t max_tickets_per_user;	/* held + paid per user per concert */
 	int64_t max_charge;
 	int64_t seat_cache_ms;
+	int64_t refund_until_hours;	/* refunds close this long before a show */
 	/* [auth] */
 	int64_t pwhash_opslimit;
 	int64_t pwhash_memlimit_kib;

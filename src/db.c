@@ -62,6 +62,12 @@ static const struct stmt_def stmts[ST__MAX] = {
 		"SELECT boxoffice_account_rehash($1::uuid, $2::text, $3::text)", 3 },
 	[ST_IDENTITY_USER] = { "identity_user",
 		"SELECT boxoffice_identity_user($1::text, $2::text)", 2 },
+	[ST_TICKETS] = { "tickets", "SELECT boxoffice_tickets_json($1::uuid)", 1 },
+	[ST_TICKET_DOOR] = { "ticket_door",
+		"SELECT boxoffice_ticket_door($1::text, $2::bigint)", 2 },
+	[ST_REFUND] = { "refund",
+		"SELECT code, body, refunded_amount, refund_schedule"
+		" FROM boxoffice_refund($1::uuid, $2::uuid, $3::integer)", 3 },
 };
 
 struct dbconn {

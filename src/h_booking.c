@@ -358,6 +358,8 @@ h_pay(struct req *r)
 	if (outcome != OUT_DONE)
 		goto out;	/* a replay may be of an earlier turn: it ends none */
 	metrics_add(M_PAYMENTS, (uint64_t)result_int(res, 3));
+	metrics_add(M_TICKETS_SOLD, (uint64_t)result_int(res, 3));
+	metrics_purchase(result_int(res, 3));
 	metrics_add(M_PAYMENT_AMOUNT, (uint64_t)result_int(res, 2));
 	/* "1,7": the schedules whose seats were sold. */
 	for (sched = PQgetvalue(res, 0, 4); *sched != '\0'; sched = end + (*end == ',')) {

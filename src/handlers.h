@@ -40,4 +40,9 @@ void h_session_get(struct req *r);
 void h_session_delete(struct req *r);
 void h_session_provider(struct req *r);
 
+/* h_ticket.c */
+void h_tickets(struct req *r);
+void h_ticket_door(struct req *r);
+void h_ticket_refund(struct req *r);
+
 #endif

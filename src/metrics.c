@@ -13,7 +13,7 @@
 #define NSLOTS (METRICS_MAX_ROUTES + 1)	/* the routes, then "unmatched" */
 #define NSTATUS 20
 #define NBUCKETS 14
-#define MAGIC 0x626f786d65747234ULL	/* "boxmetr4": bump when struct shm changes */
+#define MAGIC 0x626f786d65747235ULL	/* "boxmetr5": bump when struct shm changes */
 
 static const int statuses[NSTATUS] = { 200, 201, 204, 400, 401, 402, 403, 404, 405,
 				       409, 413, 415, 422, 429, 500, 502, 503, 504, 0, 0 };
@@ -54,7 +54,14 @@ static const struct {
 	[M_SIGNIN_BUSY] = { "signin_busy", "Sign-ins and sign-ups answered 503: auth.hash_concurrency "
 			    "workers were hashing passwords already" },
 	[M_SIGNOUTS] = { "signouts", "Sessions signed out" },
+	[M_TICKETS_SOLD] = { "tickets_sold", "Tickets issued, one per seat paid" },
+	[M_TICKETS_REFUNDED] = { "tickets_refunded", "Tickets refunded by their owner" },
+	[M_REFUND_AMOUNT] = { "refund_amount", "Sum of refunds, smallest currency unit" },
 };
+
+/* Upper bounds of the seats-per-purchase buckets; the last bucket is +Inf. */
+#define NSEATB 8
+static const int seat_bounds[NSEATB - 1] = { 1, 2, 3, 4, 6, 8, 16 };
 
 struct histogram {
 	uint64_t buckets[NBUCKETS];
@@ -69,6 +76,9 @@ struct shm {
 	uint64_t requests[NSLOTS][NMETHODS][NSTATUS];
 	struct histogram latency[NSLOTS];
 	struct histogram db[2];
+	uint64_t purchase_buckets[NSEATB];	/* seats per purchase */
+	uint64_t purchase_seats;
+	uint64_t purchase_count;
 	int64_t replica_lag_ms[CONFIG_MAX_REPLICAS];	/* -1: unknown or down */
 };
 
@@ -139,6 +149,20 @@ metrics_request(int route, const char *method, int status, double ms)
 		si = NSTATUS - 1;	/* "other" */
 	add(&shm->requests[ri][mi][si], 1);
 	observe(&shm->latency[ri], ms);
+}
+
+void
+metrics_purchase(int64_t seats)
+{
+	int b = 0;
+
+	if (shm == NULL || seats <= 0)
+		return;
+	while (b < NSEATB - 1 && seats > seat_bounds[b])
+		b++;
+	add(&shm->purchase_buckets[b], 1);
+	add(&shm->purchase_seats, (uint64_t)seats);
+	add(&shm->purchase_count, 1);
 }
 
 void
@@ -229,6 +253,20 @@ metrics_text(struct util_buf *b, const char *const *route_names, int nroutes)
 			"# TYPE boxoffice_db_query_duration_seconds histogram\n");
 	histogram_text(b, "boxoffice_db_query_duration_seconds", "target", "primary", &shm->db[0]);
 	histogram_text(b, "boxoffice_db_query_duration_seconds", "target", "replica", &shm->db[1]);
+	util_bprintf(b, "# HELP boxoffice_seats_per_purchase Seats paid by each completed payment\n"
+			"# TYPE boxoffice_seats_per_purchase histogram\n");
+	for (m = 0, v = 0; m < NSEATB; m++) {
+		v += get(&shm->purchase_buckets[m]);
+		if (m < NSEATB - 1)
+			util_bprintf(b, "boxoffice_seats_per_purchase_bucket{le=\"%d\"} %llu\n",
+				     seat_bounds[m], (unsigned long long)v);
+		else
+			util_bprintf(b, "boxoffice_seats_per_purchase_bucket{le=\"+Inf\"} %llu\n",
+				     (unsigned long long)v);
+	}
+	util_bprintf(b, "boxoffice_seats_per_purchase_sum %llu\nboxoffice_seats_per_purchase_count %llu\n",
+		     (unsigned long long)get(&shm->purchase_seats),
+		     (unsigned long long)get(&shm->purchase_count));
 	util_bprintf(b, "# HELP boxoffice_replica_lag_seconds Replay lag of each replica as last "
 			"measured (-1: down or not yet measured)\n"
 			"# TYPE boxoffice_replica_lag_seconds gauge\n");

@@ -10,7 +10,7 @@ struct util_buf;
  * Routes counted one by one (route.c asserts that its table fits); every
  * request that matched none is counted under "unmatched".
  */
-#define METRICS_MAX_ROUTES 23
+#define METRICS_MAX_ROUTES 32
 #define METRICS_UNMATCHED (-1)
 
 /* Plain counters, each exported as boxoffice_<name>_total. */
@@ -38,6 +38,9 @@ enum metric {
 	M_SIGNIN_THROTTLED,
 	M_SIGNIN_BUSY,
 	M_SIGNOUTS,
+	M_TICKETS_SOLD,
+	M_TICKETS_REFUNDED,
+	M_REFUND_AMOUNT,
 	M__MAX
 };
 
@@ -60,6 +63,9 @@ void metrics_request(int route, const char *method, int status, double ms);
 
 /* Count one database round trip (target 0 primary, 1 replica) and its latency. */
 void metrics_db(int target, double ms);
+
+/* Count one completed purchase (payment request) of seats seats. */
+void metrics_purchase(int64_t seats);
 
 /* Record replica i's replay lag in seconds (negative: down). */
 void metrics_replica_lag(int replica, double seconds);

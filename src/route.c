@@ -32,6 +32,11 @@ static const struct route routes[] = {
 	{ "GET", "/api/me/balance", AUTH_TOKEN, h_balance, 0, 0, 0, 0 },
 	{ "POST", "/api/users/{userId}/balance/charge", AUTH_USER, h_charge,
 	  B(F_AMOUNT), 0, R_IDEMPOTENT_KEY, 0 },
+	{ "GET", "/api/users/{userId}/tickets", AUTH_USER, h_tickets, 0, 0, 0, 0 },
+	{ "GET", "/api/me/tickets", AUTH_TOKEN, h_tickets, 0, 0, 0, 0 },
+	/* The door: a door token of the concert (boxofficectl door-token). */
+	{ "GET", "/api/tickets/{code}", AUTH_DOOR, h_ticket_door, 0, 0, 0, 0 },
+	{ "POST", "/api/tickets/{ticketId}/refund", AUTH_TOKEN, h_ticket_refund, 0, 0, 0, 0 },
 	{ "POST", "/api/accounts", AUTH_NONE, h_account_create, B(F_EMAIL) | B(F_PASSWORD), 0, 0, 0 },
 	{ "POST", "/api/sessions", AUTH_NONE, h_session_create, B(F_EMAIL) | B(F_PASSWORD),
 	  0, 0, 0 },

@@ -236,7 +236,7 @@ token_verify_kinds(const char *header, time_t now, const char *kinds, struct tok
 		    !valid_decimal(f[5], 0, INT64_MAX / 2, &t->exp))
 			return TOKEN_MALFORMED;
 		memcpy(t->session, f[3], TOKEN_SESSION_STR);
-	} else if (nf != 7 || strchr("wau", f[1][0]) == NULL || !valid_uuid(f[2], t->user) ||
+	} else if (nf != 7 || strchr("waud", f[1][0]) == NULL || !valid_uuid(f[2], t->user) ||
 		   !valid_decimal(f[3], 0, INT64_MAX / 2, &t->concert) ||
 		   !valid_decimal(f[4], 0, INT64_MAX / 2, &t->number) ||
 		   !valid_decimal(f[5], 0, INT64_MAX / 2, &t->iat) ||

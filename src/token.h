@@ -15,8 +15,13 @@ enum token_kind {
 	TOKEN_WAITING = 'w',	/* a place in a concert's queue */
 	TOKEN_ACTIVE = 'a',	/* admitted: may book until exp */
 	TOKEN_USER = 'u',	/* the user's own identity, for balances */
-	TOKEN_SESSION = 's'	/* a signed-in user's session (token_verify_kinds) */
+	TOKEN_SESSION = 's',	/* a signed-in user's session (token_verify_kinds) */
+	TOKEN_DOOR = 'd'	/* a concert's door staff: checks ticket codes of that
+				   concert; user is TOKEN_NO_USER (token_verify_kinds) */
 };
+
+/* The user of a token that stands for no user (a door token). */
+#define TOKEN_NO_USER "00000000-0000-0000-0000-000000000000"
 
 /* A session id: 16 random bytes as 32 lower-case hex digits, and a NUL. */
 #define TOKEN_SESSION_STR 33

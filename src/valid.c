@@ -9,7 +9,7 @@
 
 #include "password.h"
 
-enum vtype { V_INT, V_UUID, V_UUID_LIST, V_TOKEN_STR, V_EMAIL, V_SECRET };
+enum vtype { V_INT, V_UUID, V_UUID_LIST, V_TOKEN_STR, V_EMAIL, V_SECRET, V_TICKET_CODE };
 
 struct field_spec {
 	const char *name;
@@ -40,6 +40,8 @@ static const struct field_spec specs[F__MAX] = {
 	[F_IDEM_KEY] = { "Idempotency-Key", V_TOKEN_STR, 1, IDEM_KEY_MAX, FOFF(idem_key) },
 	[F_EMAIL] = { "email", V_EMAIL, 1, EMAIL_MAX, FOFF(email) },
 	[F_PASSWORD] = { "password", V_SECRET, 1, PASSWORD_FIELD_MAX, FOFF(password) },
+	[F_TICKET_ID] = { "ticketId", V_UUID, 0, 0, FOFF(ticket_id) },
+	[F_TICKET_CODE] = { "code", V_TICKET_CODE, 0, 0, FOFF(ticket_code) },
 };
 
 int
@@ -91,6 +93,33 @@ valid_uuid(const char *s, char out[UUID_STR])
 	}
 	tmp[36] = '\0';
 	memcpy(out, tmp, UUID_STR);
+	return 1;
+}
+
+int
+valid_ticket_code(const char *s, char out[TICKET_CODE_LEN + 1])
+{
+	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	char tmp[TICKET_CODE_LEN + 1];
+	size_t n = 0;
+	int c;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '-')
+			continue;
+		c = toupper((unsigned char)*s);
+		if (c == 'I' || c == 'L')
+			c = '1';
+		else if (c == 'O')
+			c = '0';
+		if (c == '\0' || strchr(alphabet, c) == NULL || n == TICKET_CODE_LEN)
+			return 0;
+		tmp[n++] = (char)c;
+	}
+	if (n != TICKET_CODE_LEN)
+		return 0;
+	tmp[n] = '\0';
+	memcpy(out, tmp, sizeof(tmp));
 	return 1;
 }
 
@@ -335,6 +364,10 @@ valid_field(enum field id, struct json_object *json, const char *str,
 		if (password_email_normalize(str, email, sizeof(email)) != 0)
 			return VALID_FORMAT;
 		memcpy(dst, email, strlen(email) + 1);
+		break;
+	case V_TICKET_CODE:
+		if (!valid_ticket_code(str, dst))
+			return VALID_FORMAT;
 		break;
 	case V_SECRET:
 		/* Any text: the password policy judges it, and only at sign-up. */

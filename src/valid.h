@@ -11,6 +11,7 @@
 #define EMAIL_MAX 254		/* bytes of an e-mail address (password.h) */
 #define RESERVATION_IDS_MAX 100	/* ids in one payment: the upper bound of
 				   booking.max_holds_per_user */
+#define TICKET_CODE_LEN 20	/* characters of a door code (sql/010_tickets.sql) */
 #define PASSWORD_FIELD_MAX 1024	/* bytes of a password as sent; the policy
 				   allows 128, sign-in takes what it gets */
 
@@ -26,6 +27,8 @@ enum field {
 	F_IDEM_KEY,
 	F_EMAIL,		/* canonical form (password_email_normalize()) */
 	F_PASSWORD,		/* never logged or echoed; wiped after the request */
+	F_TICKET_ID,
+	F_TICKET_CODE,		/* a door code, canonical (valid_ticket_code()) */
 	F__MAX
 };
 
@@ -42,6 +45,8 @@ struct fields {
 	char idem_key[IDEM_KEY_MAX + 1];
 	char email[EMAIL_MAX + 1];
 	char password[PASSWORD_FIELD_MAX + 1];
+	char ticket_id[UUID_STR];
+	char ticket_code[TICKET_CODE_LEN + 1];
 	uint32_t have;			/* bit (1 << enum field) per field set */
 };
 /* Sets of fields are uint32_t bitmasks (have, and struct route's). */
@@ -85,6 +90,13 @@ void valid_bounds(enum field id, int64_t *min, int64_t *max);
 /* Primitive validators, shared with token parsing and the operator CLI. */
 int valid_uuid(const char *s, char out[UUID_STR]);
 int valid_decimal(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/*
+ * A ticket's door code: TICKET_CODE_LEN characters of Crockford's base32,
+ * read as that alphabet says (case ignored, I and L are 1, O is 0, hyphens
+ * skipped) and stored in its canonical upper-case form. Returns 1 if valid.
+ */
+int valid_ticket_code(const char *s, char out[TICKET_CODE_LEN + 1]);
 
 /*
  * Header values of the HTTP layer (RFC 9110), as the FastCGI environment

@@ -34,8 +34,8 @@ $$;
 -- Every seat of a schedule, in one pass over its rows; no row if the
 -- schedule is not the concert's. fresh_ms says how long the answer stays
 -- true: until the earliest end of a live hold among them, so a cache of it
--- never shows an expired hold as HELD. Every hold, release and sale voids
--- the Redis copy of the map through a change counter (src/seatcache.c), so
+-- never shows an expired hold as HELD. Every hold, release, sale and refund
+-- voids the Redis copy of the map through a change counter (src/seatcache.c), so
 -- with no hold pending fresh_ms is the largest integer and the worker's
 -- booking.seat_cache_ms is the only limit. The expiry is read from the rows
 -- listed anyway, never through an index of every live hold of the sale.

@@ -52,7 +52,7 @@ END
 $$;
 
 -- Pay p_user's live holds p_reservations (of concert p_concert) from the
--- balance, all of them or none. p_list chooses the answer: the list form
+-- balance, all of them or none; each seat paid becomes a VALID ticket. p_list chooses the answer: the list form
 -- ({"payments": [...], "total", "balance"}) for a request that sent
 -- reservationIds, else the one-payment form of a request that sent one
 -- reservationId. The request a key is recorded for is that reservation id,
@@ -158,6 +158,15 @@ BEGIN
         RETURNING id, reservation_id
     ), pp AS (
         SELECT sel.*, p.id AS payment_id FROM sel JOIN p ON p.reservation_id = sel.id
+    ), t AS (
+        -- One ticket per seat paid, with its door code (sql/010_tickets.sql).
+        INSERT INTO tickets (user_id, schedule_id, seat_number, payment_id, price, paid_at)
+        SELECT p_user, pp.schedule_id, pp.seat_number, pp.payment_id, pp.price, now()
+        FROM pp ORDER BY pp.ord
+        RETURNING tickets.id, tickets.payment_id, tickets.code
+    ), pt AS (
+        SELECT pp.*, t.id AS ticket_id, t.code AS ticket_code
+        FROM pp JOIN t ON t.payment_id = pp.payment_id
     ), l AS (
         INSERT INTO ledger (user_id, amount, kind, payment_id, balance_after)
         SELECT p_user, -pp.price, 'PAYMENT', pp.payment_id,
@@ -173,16 +182,20 @@ BEGIN
         SELECT CASE WHEN p_list THEN
                    json_build_object(
                        'payments', (SELECT json_agg(json_build_object(
-                                        'id', pp.payment_id, 'reservationId', pp.id,
-                                        'amount', pp.price, 'scheduleId', pp.schedule_id,
-                                        'seatNumber', pp.seat_number) ORDER BY pp.ord)
-                                    FROM pp),
+                                        'id', pt.payment_id, 'reservationId', pt.id,
+                                        'amount', pt.price, 'scheduleId', pt.schedule_id,
+                                        'seatNumber', pt.seat_number,
+                                        'ticketId', pt.ticket_id,
+                                        'ticketCode', pt.ticket_code) ORDER BY pt.ord)
+                                    FROM pt),
                        'total', total, 'balance', u.balance)::text
                ELSE
-                   (SELECT json_build_object('id', pp.payment_id, 'reservationId', pp.id,
-                                             'amount', pp.price, 'balance', u.balance,
-                                             'scheduleId', pp.schedule_id,
-                                             'seatNumber', pp.seat_number)::text FROM pp)
+                   (SELECT json_build_object('id', pt.payment_id, 'reservationId', pt.id,
+                                             'amount', pt.price, 'balance', u.balance,
+                                             'scheduleId', pt.schedule_id,
+                                             'seatNumber', pt.seat_number,
+                                             'ticketId', pt.ticket_id,
+                                             'ticketCode', pt.ticket_code)::text FROM pt)
                END AS answer,
                (SELECT string_agg(DISTINCT pp.schedule_id::text, ',') FROM pp) AS schedules
         FROM u

@@ -489,20 +489,26 @@ def invariants(ctx):
     n = q("SELECT count(*) FROM ledger WHERE balance_after < 0")
     if n != "0":
         probs.append("%s ledger rows leaving a negative balance" % n)
-    n = q("""SELECT count(*) FROM (SELECT schedule_id, seat_number FROM payments
-               GROUP BY 1, 2 HAVING count(*) > 1) x""")
+    # A refunded seat may be sold again: one VALID ticket per seat at a time.
+    n = q("""SELECT count(*) FROM (SELECT schedule_id, seat_number FROM tickets
+               WHERE status = 'VALID' GROUP BY 1, 2 HAVING count(*) > 1) x""")
     if n != "0":
-        probs.append("%s seats paid more than once" % n)
+        probs.append("%s seats with more than one VALID ticket" % n)
+    n = q("""SELECT count(*) FROM payments p WHERE NOT EXISTS
+               (SELECT 1 FROM tickets t WHERE t.payment_id = p.id)""")
+    if n != "0":
+        probs.append("%s payments without their ticket" % n)
     n = q("""SELECT count(*) FROM seats s WHERE s.status = 'SOLD' AND NOT EXISTS
-               (SELECT 1 FROM payments p WHERE p.schedule_id = s.schedule_id
-                AND p.seat_number = s.number)""")
+               (SELECT 1 FROM tickets t WHERE t.schedule_id = s.schedule_id
+                AND t.seat_number = s.number AND t.status = 'VALID')""")
     if n != "0":
-        probs.append("%s SOLD seats without a payment" % n)
-    n = q("""SELECT count(*) FROM payments p JOIN seats s ON s.schedule_id = p.schedule_id
-               AND s.number = p.seat_number
-             WHERE s.status <> 'SOLD' OR s.reservation_id IS DISTINCT FROM p.reservation_id""")
+        probs.append("%s SOLD seats without a VALID ticket" % n)
+    n = q("""SELECT count(*) FROM tickets t JOIN payments p ON p.id = t.payment_id
+               JOIN seats s ON s.schedule_id = t.schedule_id AND s.number = t.seat_number
+             WHERE t.status = 'VALID' AND (s.status <> 'SOLD'
+                OR s.reservation_id IS DISTINCT FROM p.reservation_id)""")
     if n != "0":
-        probs.append("%s payments whose seat is not SOLD to that reservation" % n)
+        probs.append("%s VALID tickets whose seat is not SOLD to that reservation" % n)
     n = q("""SELECT count(*) FROM payments p WHERE NOT EXISTS
                (SELECT 1 FROM ledger l WHERE l.payment_id = p.id AND l.amount = -p.amount)
              AND p.amount > 0""")

@@ -58,6 +58,9 @@ USER = 931                       # admitted to CONCERT for the ACTIVE token
 UA = user_uuid(USER)
 NOBODY = "00000000-0000-4000-8000-0000000acce5"   # well formed, no such user
 NO_RESERVATION = "0a0c0e55-0000-4000-8000-000000000001"
+NO_TICKET = "0a0c0e55-0000-4000-8000-000000000002"
+NO_CODE = "ACCE55ACCE55ACCE55AC"   # well formed (20 base32 characters), no such ticket
+NO_USER = "00000000-0000-0000-0000-000000000000"   # the user of a door token
 FOREIGN = "192.0.2.7"            # TEST-NET-1: never a loopback address
 
 # Wire names of the fields in route.c's B(F_...) body masks, with values
@@ -77,7 +80,7 @@ FIELDS = {
 }
 # Path captures, likewise.
 CAPTURES = {"concertId": str(CONCERT), "scheduleId": str(SCHEDULE), "userId": NOBODY,
-            "reservationId": NO_RESERVATION}
+            "reservationId": NO_RESERVATION, "ticketId": NO_TICKET, "code": NO_CODE}
 
 TOKEN_LEVELS = ("AUTH_TOKEN", "AUTH_QUEUE", "AUTH_ACTIVE", "AUTH_USER", "AUTH_SESSION",
                 "AUTH_SIGNED_IN")
@@ -85,6 +88,8 @@ OPEN_LEVELS = ("AUTH_NONE", "AUTH_LOOPBACK")
 # An identity provider's JWT, not a boxoffice token (test_provider.py
 # signs real ones; this stack has no provider configured).
 PROVIDER_LEVELS = ("AUTH_PROVIDER",)
+# A door token (boxofficectl door-token): kind d, of a concert, no user.
+DOOR_LEVELS = ("AUTH_DOOR",)
 
 _ENTRY = re.compile(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*(AUTH_[A-Z_]+),\s*(\w+),'
                     r'\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+)\}', re.S)
@@ -155,6 +160,7 @@ class TestAccessLevels(StackTest):
             "path user": cls.sign("u", NOBODY),
             "session": cls.sign_session(UA),
             "path user session": cls.sign_session(NOBODY),
+            "door": cls.sign("d", NO_USER, CONCERT, 0, exp=now + 3600),
         }
 
     @classmethod
@@ -251,7 +257,7 @@ class TestAccessLevels(StackTest):
     # --------------------------------------------------------------- tests
     def test_every_level_in_the_table_is_probed(self):
         """The table is read whole and uses only levels probed here."""
-        known = set(TOKEN_LEVELS + OPEN_LEVELS + PROVIDER_LEVELS)
+        known = set(TOKEN_LEVELS + OPEN_LEVELS + PROVIDER_LEVELS + DOOR_LEVELS)
         self.assertGreaterEqual(len(self.routes), 14)
         self.assertEqual(set(auth_levels()), known,
                          "src/auth.h has levels this module does not probe")
@@ -364,6 +370,28 @@ class TestAccessLevels(StackTest):
                     other = dict(rt.body, userId=UA)
                     self.assertRefused(self.call(rt, self.tokens[what], body=other), rt,
                                        what + " naming another user", 403, "USER_MISMATCH")
+
+    def test_door_routes_take_a_door_token_only(self):
+        now = int(time.time())
+        for rt in self.level("AUTH_DOOR"):
+            with self.subTest(route=repr(rt)):
+                self.assertRefused(self.call(rt), rt, "no token", 401, "TOKEN_MISSING")
+                for what in ("user", "waiting", "active", "session"):
+                    self.assertRefused(self.call(rt, self.tokens[what]), rt, what,
+                                       403, "TOKEN_WRONG_KIND")
+                self.assertRefused(self.call(rt, self.sign("d", NO_USER, CONCERT, 0,
+                                                           now - 700, now - 1)),
+                                   rt, "an expired door token", 401, "TOKEN_EXPIRED")
+                self.assertRefused(self.call(rt, self.sign("d", NO_USER, CONCERT, 0,
+                                                           key=b"k" * 32)),
+                                   rt, "a forged door token", 401, "TOKEN_INVALID")
+                self.assertPasses(self.call(rt, self.tokens["door"]), rt, "a door token")
+
+    def test_a_door_token_opens_no_other_route(self):
+        for rt in self.level(*TOKEN_LEVELS):
+            with self.subTest(route=repr(rt)):
+                st, _, body = self.call(rt, self.tokens["door"])
+                self.assertIn(st, (401, 403), "%r with a door token: %d %r" % (rt, st, body))
 
     def test_loopback_routes_refuse_other_addresses_at_the_worker(self):
         for rt in self.level("AUTH_LOOPBACK"):

@@ -246,23 +246,29 @@ class BookingTest(StackTest):
         }
 
     def assertInvariants(self):
-        """Invariants 1 to 3 over the whole database."""
+        """Invariants 1 to 3 and 9 (refunds) over the whole database."""
         checks = [
-            ("a seat paid twice",
-             "SELECT count(*) FROM (SELECT 1 FROM payments "
+            # A seat may be paid again after a refund: one VALID ticket at a time.
+            ("a seat with two VALID tickets",
+             "SELECT count(*) FROM (SELECT 1 FROM tickets WHERE status = 'VALID' "
              "GROUP BY schedule_id, seat_number HAVING count(*) > 1) x"),
             ("a reservation paid twice",
              "SELECT count(*) FROM (SELECT 1 FROM payments "
              "GROUP BY reservation_id HAVING count(*) > 1) x"),
-            ("a payment whose seat is not SOLD to the payer",
-             "SELECT count(*) FROM payments p JOIN seats s "
-             "ON s.schedule_id = p.schedule_id AND s.number = p.seat_number "
-             "WHERE s.status <> 'SOLD' OR s.holder IS DISTINCT FROM p.user_id "
-             "OR s.reservation_id IS DISTINCT FROM p.reservation_id"),
-            ("a SOLD seat without a payment",
+            ("a payment without its ticket, or a ticket unlike its payment",
+             "SELECT count(*) FROM payments p LEFT JOIN tickets t ON t.payment_id = p.id "
+             "WHERE t.id IS NULL OR t.user_id <> p.user_id OR t.schedule_id <> p.schedule_id "
+             "OR t.seat_number <> p.seat_number OR t.price <> p.amount"),
+            ("a VALID ticket whose seat is not SOLD to its owner",
+             "SELECT count(*) FROM tickets t JOIN payments p ON p.id = t.payment_id "
+             "JOIN seats s ON s.schedule_id = t.schedule_id AND s.number = t.seat_number "
+             "WHERE t.status = 'VALID' AND (s.status <> 'SOLD' "
+             "OR s.holder IS DISTINCT FROM t.user_id "
+             "OR s.reservation_id IS DISTINCT FROM p.reservation_id)"),
+            ("a SOLD seat without a VALID ticket",
              "SELECT count(*) FROM seats s WHERE s.status = 'SOLD' AND NOT EXISTS "
-             "(SELECT 1 FROM payments p WHERE p.schedule_id = s.schedule_id "
-             "AND p.seat_number = s.number)"),
+             "(SELECT 1 FROM tickets t WHERE t.schedule_id = s.schedule_id "
+             "AND t.seat_number = s.number AND t.status = 'VALID')"),
             ("a payment without exactly one matching PAYMENT ledger entry",
              "SELECT count(*) FROM payments p WHERE p.amount > 0 AND "
              "(SELECT count(*) FROM ledger l WHERE l.payment_id = p.id AND l.kind = 'PAYMENT' "
@@ -271,9 +277,20 @@ class BookingTest(StackTest):
              "SELECT count(*) FROM ledger l WHERE l.kind = 'PAYMENT' AND NOT EXISTS "
              "(SELECT 1 FROM payments p WHERE p.id = l.payment_id "
              "AND p.user_id = l.user_id AND p.amount = -l.amount)"),
-            ("a payment whose reservation is not the payer's PAID one",
+            ("a ticket without as many REFUND entries of its price as its refunds (0 or 1)",
+             "SELECT count(*) FROM tickets t WHERE t.price > 0 AND "
+             "(SELECT count(*) FROM ledger l WHERE l.payment_id = t.payment_id "
+             "AND l.kind = 'REFUND' AND l.user_id = t.user_id AND l.amount = t.price) "
+             "<> CASE WHEN t.status = 'REFUNDED' THEN 1 ELSE 0 END"),
+            ("a REFUND ledger entry without its refunded ticket",
+             "SELECT count(*) FROM ledger l WHERE l.kind = 'REFUND' AND NOT EXISTS "
+             "(SELECT 1 FROM tickets t WHERE t.payment_id = l.payment_id "
+             "AND t.status = 'REFUNDED' AND t.user_id = l.user_id AND t.price = l.amount)"),
+            ("a payment whose reservation is not the payer's, PAID or REFUNDED as its ticket",
              "SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id "
-             "WHERE r.status <> 'PAID' OR r.user_id <> p.user_id "
+             "JOIN tickets t ON t.payment_id = p.id "
+             "WHERE r.status <> CASE WHEN t.status = 'VALID' THEN 'PAID' ELSE 'REFUNDED' END "
+             "OR r.user_id <> p.user_id "
              "OR r.schedule_id <> p.schedule_id OR r.seat_number <> p.seat_number "
              "OR r.price <> p.amount"),
             ("a PAID reservation without a payment",

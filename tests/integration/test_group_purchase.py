@@ -149,7 +149,7 @@ class TestGroupPayment(GroupTest):
         st, _, p = self.pay(tok, a["id"])
         self.assertEqual(st, 201, p)
         self.assertEqual(sorted(p), ["amount", "balance", "id", "reservationId", "scheduleId",
-                                     "seatNumber"], p)
+                                     "seatNumber", "ticketCode", "ticketId"], p)
         self.assertTurnGoesOn(tok, sched)
         c = self.hold_ok(tok, sched, 23)
         # the last two in one payment: none left, the turn ends

@@ -129,6 +129,24 @@ START_TEST(valid_uuids_and_keys)
 	}
 	ck_assert_int_eq(valid_lookup("concertId"), F_CONCERT_ID);
 	ck_assert_int_eq(valid_lookup("nope"), -1);
+
+	/* Door codes: Crockford's base32 read leniently, stored canonical. */
+	ck_assert_int_eq(valid_field(F_TICKET_CODE, NULL, "0123456789ABCDEFGHJK", &f), VALID_OK);
+	ck_assert_str_eq(f.ticket_code, "0123456789ABCDEFGHJK");
+	ck_assert_int_eq(valid_field(F_TICKET_CODE, NULL, "oil23-45678-9abcd-efghj", &f),
+			 VALID_OK);
+	ck_assert_str_eq(f.ticket_code, "01123456789ABCDEFGHJ");
+	ck_assert_int_eq(valid_field(F_TICKET_CODE, NULL, "oil23-45678-9abcd-efgh", &f),
+			 VALID_FORMAT);	/* 19 characters */
+	ck_assert_int_eq(valid_field(F_TICKET_CODE, NULL, "0123456789ABCDEFGHJKM", &f),
+			 VALID_FORMAT);	/* 21 characters */
+	ck_assert_int_eq(valid_field(F_TICKET_CODE, NULL, "MNPQRSTVWXYZ0000000U", &f),
+			 VALID_FORMAT);	/* U is not in the alphabet */
+	ck_assert_int_eq(valid_field(F_TICKET_CODE, NULL, "ABC", &f), VALID_FORMAT);
+	ck_assert_int_eq(valid_field(F_TICKET_CODE, NULL, "' OR 1=1 --AAAAAAAAAA", &f),
+			 VALID_FORMAT);
+	ck_assert_int_eq(valid_field(F_TICKET_ID, NULL, "0a0c0e55-0000-4000-8000-000000000002", &f),
+			 VALID_OK);
 }
 END_TEST
 
@@ -507,7 +525,7 @@ START_TEST(auth_levels_check_tokens_and_addresses)
 	static const char alice[] = "00000000-0000-4000-8000-000000000001";
 	static const char bob[] = "00000000-0000-4000-8000-000000000002";
 	char key_err[256], *key, code[32], user_tok[TOKEN_MAX], wait_tok[TOKEN_MAX];
-	char old_tok[TOKEN_MAX];
+	char old_tok[TOKEN_MAX], door_tok[TOKEN_MAX];
 	const struct route *rt;
 	struct token t, got;
 	int status, n, i;
@@ -609,6 +627,27 @@ START_TEST(auth_levels_check_tokens_and_addresses)
 			 AUTH_DENIED);
 	ck_assert_int_eq(status, 403);
 	ck_assert_str_eq(code, "TOKEN_WRONG_KIND");
+	/* A door token opens the door and nothing else; only it opens the door. */
+	memset(&t, 0, sizeof(t));
+	t.kind = TOKEN_DOOR;
+	strcpy(t.user, TOKEN_NO_USER);
+	t.concert = 3;
+	t.iat = time(NULL);
+	t.exp = t.iat + 600;
+	ck_assert_uint_gt(token_sign(&t, door_tok, sizeof(door_tok)), 0);
+	ck_assert_int_eq(check_auth(AUTH_DOOR, door_tok, NULL, NULL, &status, code, &got),
+			 AUTH_PASS);
+	ck_assert_int_eq(got.concert, 3);
+	ck_assert_int_eq(check_auth(AUTH_DOOR, user_tok, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_int_eq(status, 403);
+	ck_assert_str_eq(code, "TOKEN_WRONG_KIND");
+	ck_assert_int_eq(check_auth(AUTH_TOKEN, door_tok, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
+	ck_assert_int_eq(check_auth(AUTH_USER, door_tok, NULL, TOKEN_NO_USER, &status, code,
+				    &got), AUTH_DENIED);
+	ck_assert_int_eq(check_auth(AUTH_QUEUE, door_tok, NULL, NULL, &status, code, &got),
+			 AUTH_DENIED);
 	unlink(key);
 	free(key);
 }

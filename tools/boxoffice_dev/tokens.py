@@ -2,7 +2,8 @@
 
 For tests and benchmarks that need a token without asking the API for it
 (a forged one, one of another user, thousands at once). The format is
-src/token.c's for the kinds w (WAITING), a (ACTIVE) and u (user):
+src/token.c's for the kinds w (WAITING), a (ACTIVE), u (user) and d (door, of a
+concert, with the all-zero UUID as its user):
 
     v1.KIND.USER.CONCERT.NUMBER.IAT.EXP.MAC
 

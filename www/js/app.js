@@ -8,7 +8,9 @@
 //   #/concerts/C/schedules/S/queue                  waiting room
 //   #/concerts/C/schedules/S/seats                  seat map
 //   #/concerts/C/schedules/S/reservations/R         hold countdown and payment
+//   #/concerts/C/schedules/S/checkout               several holds paid together
 //   #/payments/P                                    confirmation
+//   #/tickets, #/tickets/T                          one's tickets; one to print
 
 import {
   currentUser, setCurrentUser, userLabel, setLastRoute, forgetUser, setAfterSignIn,
@@ -28,7 +30,10 @@ const ROUTES = [
     re: /^#\/concerts\/(\d{1,15})\/schedules\/(\d{1,15})\/reservations\/([0-9a-fA-F-]{36})$/,
     view: 'hold', keys: ['concertId', 'scheduleId', 'reservationId'],
   },
+  { re: /^#\/concerts\/(\d{1,15})\/schedules\/(\d{1,15})\/checkout$/, view: 'checkout', keys: ['concertId', 'scheduleId'] },
   { re: /^#\/payments\/([0-9a-fA-F-]{36})$/, view: 'done', keys: ['paymentId'] },
+  { re: /^#\/tickets$/, view: 'tickets', keys: [] },
+  { re: /^#\/tickets\/([0-9a-fA-F-]{36})$/, view: 'tickets', keys: ['ticketId'] },
 ];
 // Pages that are about signing in: never the page to come back to after it.
 const ACCOUNT_VIEWS = ['signin', 'signup'];
@@ -46,6 +51,7 @@ function renderUserBox() {
     userBox.append(h('p', { class: 'user-current' },
       'Signed in as ', h('strong', { id: 'user-name' }, userLabel(user)), ' ',
       link('#/balance', 'Balance', 'btn btn-small btn-ghost'), ' ',
+      h('a', { href: '#/tickets', class: 'btn btn-small btn-ghost', id: 'my-tickets-link' }, 'My tickets'), ' ',
       h('button', {
         type: 'button', class: 'btn btn-small btn-ghost', id: 'sign-out',
         onclick: signOut,

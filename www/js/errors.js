@@ -43,6 +43,10 @@ const MESSAGES = {
   HOLD_EXPIRED: 'Your hold on this seat has expired, so no money was taken. Please choose a seat again.',
   ALREADY_PAID: 'This seat is already paid for.',
   WRONG_CONCERT: 'This reservation belongs to another concert.',
+  TICKET_LIMIT: 'You already hold or bought as many seats of this concert as one person may.',
+  // tickets
+  TICKET_NOT_FOUND: 'We could not find this ticket among yours.',
+  REFUND_CLOSED: 'Refunds for this show have closed, so the ticket stays valid. Nothing was changed.',
   // money
   INSUFFICIENT_BALANCE: 'Your balance is too low for this seat. Nothing was charged: add money to your balance, then pay.',
   IDEMPOTENCY_MISMATCH: 'This request clashed with an earlier one. Please try again.',

@@ -25,10 +25,12 @@ export async function render(root, ctx) {
       h('div', {}, h('dt', {}, 'Seat'), h('dd', { id: 'done-seat' }, `Seat ${p.seatNumber}`)),
       h('div', {}, h('dt', {}, 'Paid'), h('dd', { id: 'done-amount' }, money(p.amount))),
       h('div', {}, h('dt', {}, 'Balance left'), h('dd', { id: 'done-balance' }, money(p.balance))),
+      p.ticketCode ? h('div', { class: 'wide' }, h('dt', {}, 'Ticket code'), h('dd', { class: 'mono', id: 'done-code' }, p.ticketCode)) : null,
       h('div', { class: 'wide' }, h('dt', {}, 'Payment reference'), h('dd', { class: 'mono', id: 'done-ref' }, p.id))),
-    h('p', { class: 'hint' }, 'Show the payment reference at the venue. Your place in the queue has ended; to book another seat, join the queue again.')),
+    h('p', { class: 'hint' }, 'Show the ticket code at the door; print it from My tickets. Your place in the queue has ended; to book another seat, join the queue again.')),
   h('p', { class: 'actions' },
     link(`#/concerts/${p.concertId}`, 'Book another seat', 'btn'),
+    link('#/tickets', 'My tickets', 'btn btn-ghost'),
     link('#/', 'All concerts', 'btn btn-ghost')));
   ctx.focusHeading();
 }

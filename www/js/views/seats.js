@@ -1,5 +1,7 @@
 // The seat map of one date: every seat, available / held / sold, refreshed
-// live. Choosing an available seat holds it and goes on to payment.
+// live. Choosing an available seat holds it and goes on to payment; with
+// "Choose several seats" on, each choice holds one more seat here, and
+// all the seats held are paid together at the checkout.
 // Keyboard: Tab reaches the map once; the arrow keys, Home and End move
 // between seats; Enter or Space holds the seat.
 
@@ -47,6 +49,9 @@ export async function render(root, ctx) {
   const turn = h('p', { class: 'turn' }, 'Your turn ends in ', turnEl,
     '. Hold a seat before then; a held seat keeps its own countdown.');
   const holdsEl = h('div', { id: 'my-holds' });
+  const multiBox = h('input', { type: 'checkbox', id: 'multi-select' });
+  const multi = h('p', { class: 'multi' },
+    h('label', { for: 'multi-select' }, multiBox, ' Choose several seats, then pay for them together'));
   const messages = h('div', { class: 'messages', id: 'seat-messages' });
   const legend = h('ul', { class: 'legend', id: 'seat-legend', 'aria-label': 'Legend' });
   const grid = h('div', {
@@ -58,7 +63,7 @@ export async function render(root, ctx) {
     h('h2', { id: 'seat-map-title', class: 'sr-only' }, 'Seat map'),
     h('div', { class: 'stage', 'aria-hidden': 'true' }, 'Stage'),
     grid, updated);
-  root.append(turn, holdsEl, messages, legend, mapBox);
+  root.append(turn, multi, holdsEl, messages, legend, mapBox);
 
   const seats = new Map();     // number -> {number, price, status}
   const buttons = new Map();   // number -> <button>
@@ -84,7 +89,10 @@ export async function render(root, ctx) {
         ' left ',
         h('a', {
           class: 'btn btn-small', href: `#/concerts/${concertId}/schedules/${scheduleId}/reservations/${x.id}`,
-        }, `Pay for seat ${x.seatNumber}`))))));
+        }, `Pay for seat ${x.seatNumber}`)))),
+      hs.length > 1 ? h('p', {}, h('a', {
+        class: 'btn', id: 'pay-all', href: `#/concerts/${concertId}/schedules/${scheduleId}/checkout`,
+      }, `Pay for all ${hs.length} seats · ${money(hs.reduce((t, x) => t + x.price, 0))}`)) : null));
   }
 
   // ---------------------------------------------------------------- grid
@@ -193,6 +201,13 @@ export async function render(root, ctx) {
     if (res.ok) {
       const r = res.data;
       saveHold(r.id, { ...r, userId: user, concertId });
+      if (multiBox.checked) {
+        seat.status = 'HELD';
+        renderHolds();
+        renderGrid();
+        say(messages, notice('success', `Seat ${n} is held for you. Choose more seats, or pay for them together.`));
+        return;
+      }
       ctx.navigate(`#/concerts/${concertId}/schedules/${scheduleId}/reservations/${r.id}`);
       return;
     }

@@ -1,0 +1,135 @@
+/* h_ticket.c: tickets: one's own list, the door's check of a code, refunds. */
+#include "handlers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "seatcache.h"
+#include "util.h"
+
+/* Never kept by a browser or a proxy: a list and a check are of this moment. */
+#define PRIVATE_READ "no-store"
+
+/*
+ * Did a statement answer with one row? Else the 503 (or, for an SQL error
+ * that is not an outage, 500) answer is set and 0 returned.
+ */
+static int
+one_row(struct req *r, PGresult *res)
+{
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		return 1;
+	if (res == NULL || db_unavailable(res))
+		http_error(r, 503, "UNAVAILABLE", "the database is unavailable; nothing changed");
+	else {
+		log_msg("ticket query failed: %s", PQresultErrorMessage(res));
+		http_error(r, 500, "INTERNAL", "the request failed; nothing changed");
+	}
+	return 0;
+}
+
+/*
+ * The caller's tickets (r->token.user): the path's user on
+ * /api/users/{userId}/tickets (AUTH_USER makes them one), the
+ * credential's on /api/me/tickets (AUTH_TOKEN). From the primary: a
+ * ticket just bought or refunded shows at once.
+ */
+void
+h_tickets(struct req *r)
+{
+	const char *params[1] = { r->token.user };
+	PGresult *res = NULL;
+
+	res = db_exec(ST_TICKETS, params);
+	if (!one_row(r, res))
+		goto out;
+	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	r->cache_control = PRIVATE_READ;
+out:
+	if (res != NULL)
+		PQclear(res);
+}
+
+/*
+ * GET /api/tickets/{code}: the door's check, with a door token of one
+ * concert (AUTH_DOOR). 200 for a known code, valid or not (refunded, or
+ * of another concert); 404 for an unknown one.
+ */
+void
+h_ticket_door(struct req *r)
+{
+	char concert[24];
+	const char *params[2] = { r->f.ticket_code, concert };
+	PGresult *res = NULL;
+
+	util_i64(concert, sizeof(concert), r->token.concert);
+	res = db_exec(ST_TICKET_DOOR, params);
+	if (!one_row(r, res))
+		goto out;
+	if (PQgetisnull(res, 0, 0)) {
+		http_error(r, 404, "TICKET_NOT_FOUND", "no ticket has this code");
+		goto out;
+	}
+	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	r->cache_control = PRIVATE_READ;
+out:
+	if (res != NULL)
+		PQclear(res);
+}
+
+/* Refusals of boxoffice_refund() (sql/functions/09_tickets.sql). */
+static const struct {
+	const char *code;
+	int status;
+	const char *message;
+} refusals[] = {
+	{ "TICKET_NOT_FOUND", 404, "no such ticket" },
+	{ "REFUND_CLOSED", 409, "refunds of this show have closed; nothing changed" },
+	{ "BALANCE_LIMIT", 409, "the balance would exceed its maximum; nothing changed" },
+};
+
+/*
+ * POST /api/tickets/{ticketId}/refund by the ticket's owner (AUTH_SIGNED_IN
+ * or a user's token; another user's ticket is not found). 200 with the
+ * ticket, REFUNDED, also when it already was (no money moves then).
+ */
+void
+h_ticket_refund(struct req *r)
+{
+	char hours[24];
+	const char *params[3] = { r->f.ticket_id, r->token.user, hours };
+	const char *code;
+	PGresult *res = NULL;
+	size_t i;
+
+	util_i64(hours, sizeof(hours), cfg.refund_until_hours);
+	res = db_exec(ST_REFUND, params);
+	if (!one_row(r, res))
+		goto out;
+	code = PQgetvalue(res, 0, 0);
+	if (strcmp(code, "OK") != 0) {
+		for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+			if (strcmp(code, refusals[i].code) == 0) {
+				http_error(r, refusals[i].status, code, "%s", refusals[i].message);
+				goto out;
+			}
+		log_msg("refund: unknown outcome %s", code);
+		http_error(r, 500, "INTERNAL", "the request failed");
+		goto out;
+	}
+	http_reply_raw(r, 200, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+	if (!PQgetisnull(res, 0, 2)) {
+		/* Money moved and the seat is on sale again now, not on a replay. */
+		metrics_add(M_TICKETS_REFUNDED, 1);
+		metrics_add(M_REFUND_AMOUNT, (uint64_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10));
+		seatcache_changed(strtoll(PQgetvalue(res, 0, 3), NULL, 10));
+	}
+out:
+	if (res != NULL)
+		PQclear(res);
+}
