@@ -37,7 +37,6 @@ DECLARE
 BEGIN
     -- One import at a time: ids handed out and checks made stay true.
     PERFORM pg_advisory_xact_lock(4243);
-    DROP TABLE IF EXISTS cat_venue, cat_plan, cat_concert, cat_sched, cat_seat, cat_change;
 
     CREATE TEMP TABLE cat_venue ON COMMIT DROP AS
     SELECT (o - 1)::int AS vi, v->>'key' AS key, v->>'name' AS name,
@@ -180,6 +179,7 @@ BEGIN
             DELETE FROM seats s USING schedules s0, cat_concert cc
             WHERE s.schedule_id = s0.id AND cc.id = s0.concert_id
               AND NOT EXISTS (SELECT 1 FROM cat_sched cs WHERE cs.id = s0.id);
+            GET DIAGNOSTICS c = ROW_COUNT; n := n + c;
             DELETE FROM schedules s0 USING cat_concert cc
             WHERE cc.id = s0.concert_id
               AND NOT EXISTS (SELECT 1 FROM cat_sched cs WHERE cs.id = s0.id);
