@@ -607,9 +607,14 @@ skip_value(struct scan *s)
 			depth--;
 			s->p++;
 			break;
-		default:
-			/* number, literal, ',' or ':' inside a container */
+		case ',':
+		case ':':
 			s->p++;
+			break;
+		default:
+			/* a number or a literal, whole */
+			while (s->p < s->end && strchr(",:[]{}\" \t\r\n", *s->p) == NULL)
+				s->p++;
 			break;
 		}
 	} while (depth > 0 && s->p < s->end);
