@@ -365,8 +365,9 @@ LANGUAGE sql STABLE AS $$
         FROM (SELECT section, min(first) AS first,
                      jsonb_agg(jsonb_build_object(
                          'row', CASE WHEN i < 26 THEN chr(65 + i::int)
-                                     ELSE chr(65 + (i / 26 - 1)::int) || chr(65 + (i % 26)::int)
-                                END,
+                                     WHEN i < 702 THEN chr(65 + (i / 26 - 1)::int)
+                                                       || chr(65 + (i % 26)::int)
+                                     ELSE 'R' || (i + 1) END,
                          'seats', seats, 'tier', tier) ORDER BY first) AS rws
               FROM named GROUP BY section) s
     )
