@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catalog.h"
 #include "config.h"
 #include "keys.h"
 #include "password.h"
@@ -43,6 +44,9 @@ usage(void)
 		"  queue dump CONCERT FILE        write the exact queue state to FILE (JSON)\n"
 		"  queue restore FILE             put a dumped queue state back exactly\n"
 		"  cache warm                     fill the read cache after Redis comes back\n"
+		"  catalog import FILE            load venues, concerts, schedules and prices\n"
+		"                                 (docs/catalog.md); all of it or nothing\n"
+		"  catalog export [FILE]          write the catalogue in the same format\n"
 		"  account add EMAIL              create an account; the password is read from\n"
 		"                                 standard input (one line), never from argv\n"
 		"  account disable EMAIL          disable an account and end its sessions\n");
@@ -812,6 +816,192 @@ out:
 	return rc;
 }
 
+/* The whole file at path (*len bytes, NUL-terminated), or NULL. */
+static char *
+slurp_len(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL, *more;
+	size_t n = 0, cap = 0, got;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - n < 65536) {
+			cap = cap * 2 + 65536;
+			if ((more = realloc(buf, cap + 1)) == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = more;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				free(buf);
+				buf = NULL;
+			}
+			break;
+		}
+	}
+	fclose(f);
+	if (buf != NULL) {
+		buf[n] = '\0';
+		*len = n;
+	}
+	return buf;
+}
+
+/*
+ * After an import: the cached concert list, schedule lists and seat maps
+ * of the catalogue's concerts are stale. Dropped here so that visitors see
+ * the new catalogue at once; if Redis does not answer they expire on their
+ * own (cache.ttl_ms, booking.seat_cache_ms).
+ */
+static void
+catalog_uncache(PGconn *pc)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = cache_connect(tv);
+	PGresult *res = NULL;
+	redisReply *r;
+	char key[64];
+	int i, sent = 0;
+
+	if (c == NULL || c->err) {
+		fprintf(stderr, "boxofficectl catalog: redis: cached lists will expire on their own\n");
+		goto out;
+	}
+	res = PQexec(pc, "SELECT c.id, s.id FROM concerts c JOIN schedules s ON s.concert_id = c.id"
+		     " WHERE c.venue_id IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto out;
+	redisAppendCommand(c, "DEL %s", keys_concerts);
+	sent++;
+	for (i = 0; i < PQntuples(res); i++) {
+		if (i == 0 || strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, i - 1, 0)) != 0) {
+			keys_schedules(key, sizeof(key), strtoll(PQgetvalue(res, i, 0), NULL, 10));
+			redisAppendCommand(c, "DEL %s", key);
+			sent++;
+		}
+		keys_seat_version(key, sizeof(key), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+		redisAppendCommand(c, "INCR %s", key);
+		sent++;
+	}
+	for (; sent > 0; sent--) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			break;
+		freeReplyObject(r);
+	}
+out:
+	if (res != NULL)
+		PQclear(res);
+	if (c != NULL)
+		redisFree(c);
+}
+
+/*
+ * catalog import FILE: check the file's shape (src/catalog.c), then apply
+ * it in one transaction (boxoffice_catalog_import()). Every refusal names
+ * the file's line and the path of the value, and changes nothing.
+ */
+static int
+cmd_catalog_import(const char *path)
+{
+	char where[CATALOG_PATH_MAX], msg[CATALOG_MSG_MAX];
+	struct json_object *doc = NULL;
+	const char *params[1];
+	PGconn *c = NULL;
+	PGresult *res = NULL;
+	const char *state, *detail;
+	char *text = NULL;
+	size_t len = 0;
+	int line, rc = 1;
+
+	if ((text = slurp_len(path, &len)) == NULL) {
+		fprintf(stderr, "boxofficectl catalog import: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if ((doc = catalog_parse(text, len, &line, msg, sizeof(msg))) == NULL) {
+		fprintf(stderr, "%s:%d: %s\n", path, line, msg);
+		goto out;
+	}
+	if (catalog_check(doc, where, sizeof(where), msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "%s:%d: %s: %s\n", path, catalog_line_of(text, len, where),
+			where[0] != '\0' ? where : "(document)", msg);
+		goto out;
+	}
+	c = pg();
+	params[0] = text;
+	if (pg_run(c, "BEGIN") != 0)
+		goto out;
+	res = PQexecParams(c, "SELECT boxoffice_catalog_import($1::jsonb)", 1, NULL, params,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		if (state != NULL && strcmp(state, "BXC01") == 0 && detail != NULL)
+			fprintf(stderr, "%s:%d: %s: %s\n", path, catalog_line_of(text, len, detail),
+				detail, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		else
+			fprintf(stderr, "boxofficectl catalog import: %s", PQresultErrorMessage(res));
+		fprintf(stderr, "%s: nothing changed\n", path);
+		pg_run(c, "ROLLBACK");
+		goto out;
+	}
+	if (migrate_commit(c) != 0) {
+		fprintf(stderr, "%s: nothing changed\n", path);
+		goto out;
+	}
+	printf("%s: imported, %s changed\n", path, PQgetvalue(res, 0, 0));
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		catalog_uncache(c);
+	rc = 0;
+out:
+	if (res != NULL)
+		PQclear(res);
+	if (c != NULL)
+		PQfinish(c);
+	json_object_put(doc);
+	free(text);
+	return rc;
+}
+
+/* catalog export [FILE]: the catalogue in the import's format (stdout without FILE). */
+static int
+cmd_catalog_export(const char *path)
+{
+	const int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+			  JSON_C_TO_STRING_NOSLASHESCAPE;
+	struct json_object *doc = NULL;
+	PGconn *c = pg();
+	PGresult *res = PQexec(c, "SELECT boxoffice_catalog_export()");
+	int rc = 1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		fprintf(stderr, "boxofficectl catalog export: %s", PQresultErrorMessage(res));
+		goto out;
+	}
+	if ((doc = json_tokener_parse(PQgetvalue(res, 0, 0))) == NULL) {
+		fprintf(stderr, "boxofficectl catalog export: the database's answer is not JSON\n");
+		goto out;
+	}
+	if (path == NULL) {
+		printf("%s\n", json_object_to_json_string_ext(doc, flags));
+		rc = fflush(stdout) == 0 ? 0 : 1;
+	} else if (json_object_to_file_ext(path, doc, flags) != 0)
+		fprintf(stderr, "boxofficectl catalog export: cannot write %s\n", path);
+	else
+		rc = 0;
+out:
+	json_object_put(doc);
+	PQclear(res);
+	PQfinish(c);
+	return rc;
+}
+
 /*
  * Read one line (the password) from standard input into buf, without its
  * line end. Returns 0, or -1 if there is none or it is longer than buf.
@@ -991,6 +1181,11 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[0], "cache") == 0 && argc == 2 && strcmp(argv[1], "warm") == 0)
 		return cmd_cache_warm();
+	if (strcmp(argv[0], "catalog") == 0 && argc == 3 && strcmp(argv[1], "import") == 0)
+		return cmd_catalog_import(argv[2]);
+	if (strcmp(argv[0], "catalog") == 0 && (argc == 2 || argc == 3) &&
+	    strcmp(argv[1], "export") == 0)
+		return cmd_catalog_export(argc == 3 ? argv[2] : NULL);
 	if (strcmp(argv[0], "account") == 0 && argc == 3) {
 		if (strcmp(argv[1], "add") == 0)
 			return cmd_account_add(argv[2]);
