@@ -490,6 +490,16 @@ out:
 	return rc;
 }
 
+/* The wall clock in Unix milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static redisReply *
 rcmd(redisContext *c, const char *fmt, ...)
 {
@@ -571,6 +581,7 @@ cmd_queue_dump(const char *arg, const char *path)
 	root = json_object_new_object();
 	json_object_object_add(root, "concert", json_object_new_int64(concert));
 	json_object_object_add(root, "dumpedAt", json_object_new_int64((int64_t)time(NULL)));
+	json_object_object_add(root, "dumpedAtMs", json_object_new_int64(now_ms()));
 	/* One MULTI block: a consistent snapshot even while users poll. */
 	freeReplyObject(rcmd(c, "MULTI"));
 	for (p = 0; p < KP__MAX; p++) {
@@ -623,15 +634,20 @@ out:
 	return rc;
 }
 
-/* Put a dump back: the concert's queue keys are replaced in one transaction. */
+/*
+ * Put a dump back: the concert's queue keys are replaced in one
+ * transaction. When more than a second passed since the dump, the
+ * unclaimed turns' deadlines and the admission clock move by that time:
+ * nobody could claim while the queue was gone. Otherwise it is exact.
+ */
 static int
 cmd_queue_restore(const char *path)
 {
 	struct json_object *root = NULL, *part, *v;
 	redisContext *c = NULL;
 	redisReply *r = NULL;
-	char key[64];
-	int64_t concert;
+	char key[64], moved[32];
+	int64_t concert, shift = 0;
 	size_t i;
 	int p, rc = 1;
 
@@ -641,6 +657,9 @@ cmd_queue_restore(const char *path)
 		fprintf(stderr, "boxofficectl: queue restore: %s is not a queue dump\n", path);
 		goto out;
 	}
+	if (json_object_object_get_ex(root, "dumpedAtMs", &v) &&
+	    (shift = now_ms() - json_object_get_int64(v)) <= 1000)
+		shift = 0;
 	c = rd();
 	freeReplyObject(rcmd(c, "MULTI"));
 	for (p = 0; p < KP__MAX; p++) {
@@ -648,7 +667,11 @@ cmd_queue_restore(const char *path)
 		freeReplyObject(rcmd(c, "DEL %s", key));
 		if (!json_object_object_get_ex(root, keys_parts[p].name, &part) || part == NULL)
 			continue;
-		if (keys_parts[p].type == KEYS_STRING) {
+		if (p == KP_TICK && shift > 0) {
+			snprintf(moved, sizeof(moved), "%lld",
+				 (long long)(strtoll(json_object_get_string(part), NULL, 10) + shift));
+			freeReplyObject(rcmd(c, "SET %s %s", key, moved));
+		} else if (keys_parts[p].type == KEYS_STRING) {
 			freeReplyObject(rcmd(c, "SET %s %s", key, json_object_get_string(part)));
 		} else if (keys_parts[p].type == KEYS_HASH) {
 			json_object_object_foreach(part, hk, hv)
@@ -657,9 +680,15 @@ cmd_queue_restore(const char *path)
 		} else {
 			for (i = 0; i < json_object_array_length(part); i++) {
 				struct json_object *pair = json_object_array_get_idx(part, i);
+				const char *score = json_object_get_string(
+					json_object_array_get_idx(pair, 1));
 
-				freeReplyObject(rcmd(c, "ZADD %s %s %s", key,
-					json_object_get_string(json_object_array_get_idx(pair, 1)),
+				if (p == KP_CLAIM && shift > 0) {
+					snprintf(moved, sizeof(moved), "%lld",
+						 (long long)(strtoll(score, NULL, 10) + shift));
+					score = moved;
+				}
+				freeReplyObject(rcmd(c, "ZADD %s %s %s", key, score,
 					json_object_get_string(json_object_array_get_idx(pair, 0))));
 			}
 		}
