@@ -54,7 +54,8 @@ static const struct config_entry entries[] = {
 	{ "queue", "max_active", C_INT, OFF(max_active), 1, 1000000, "200", { NULL } },
 	{ "queue", "admit_per_second", C_INT, OFF(admit_per_second), 1, 100000, "50", { NULL } },
 	{ "queue", "active_ttl", C_INT, OFF(active_ttl), 10, 86400, "600", { NULL } },
-	{ "queue", "abandon_after", C_INT, OFF(abandon_after), 5, 86400, "60", { NULL } },
+	/* Seconds an admitted user has to claim the turn (a status poll). */
+	{ "queue", "claim_window", C_INT, OFF(claim_window), 1, 3600, "60", { NULL } },
 	/* At least the one second nginx keeps the progress document. */
 	{ "queue", "progress_poll_ms", C_INT, OFF(progress_poll_ms), 1000, 60000, "2000", { NULL } },
 	{ "booking", "hold_ttl", C_INT, OFF(hold_ttl), 5, 86400, "300", { NULL } },
@@ -157,12 +158,26 @@ config_defaults(struct config *c)
 			(void)apply(c, &entries[i], entries[i].def, err, sizeof(err));
 }
 
+/*
+ * Settings that no longer exist but may be in older files: accepted with a
+ * warning on standard error (the worker's log), and ignored.
+ */
+static const char *const retired[][3] = {
+	{ "queue", "abandon_after", "waiters no longer poll to keep a place; see queue.claim_window" },
+};
+
 int
 config_set(struct config *c, const char *section, const char *name,
 	   const char *value, char *err, size_t errlen)
 {
 	size_t i;
 
+	for (i = 0; i < sizeof(retired) / sizeof(retired[0]); i++)
+		if (strcmp(retired[i][0], section) == 0 && strcmp(retired[i][1], name) == 0) {
+			fprintf(stderr, "warning: setting %s.%s is no longer used (%s); ignored\n",
+				section, name, retired[i][2]);
+			return 0;
+		}
 	for (i = 0; i < NENTRIES; i++)
 		if (strcmp(entries[i].section, section) == 0 &&
 		    strcmp(entries[i].name, name) == 0)

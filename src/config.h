@@ -45,7 +45,7 @@ struct config {
 	int64_t max_active;
 	int64_t admit_per_second;
 	int64_t active_ttl;
-	int64_t abandon_after;
+	int64_t claim_window;
 	int64_t progress_poll_ms;
 	/* [booking] */
 	int64_t hold_ttl;

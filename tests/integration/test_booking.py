@@ -131,7 +131,7 @@ class BookingTest(StackTest):
             _USED.clear()
         for i in range(0, len(users), 100):
             chunk = [user_uuid(u) for u in users[i:i + 100]]
-            for part in ("active", "wait", "seen"):
+            for part in ("active", "wait", "claim"):
                 try:
                     cls.stack.redis("ZREM", "q:{%d}:%s" % (CONCERT, part), *chunk)
                 except Exception:

@@ -392,7 +392,7 @@ START_TEST(config_rejects_bad_values)
 	ck_assert_int_eq(config_set(&c, "nope", "x", "1", err, sizeof(err)), -1);
 	ck_assert_int_eq(c.max_active, 200);
 
-	path = write_temp("[queue]\nmax_active = 5\nabandon_after = 1\n");
+	path = write_temp("[queue]\nmax_active = 5\nclaim_window = 0\n");
 	ck_assert_int_eq(config_load(path, &c, err, sizeof(err)), -1);
 	ck_assert(strstr(err, ":3:") != NULL);
 	unlink(path);
