@@ -13,7 +13,7 @@
 #define NSLOTS (METRICS_MAX_ROUTES + 1)	/* the routes, then "unmatched" */
 #define NSTATUS 20
 #define NBUCKETS 14
-#define MAGIC 0x626f786d65747234ULL	/* "boxmetr4": bump when struct shm changes */
+#define MAGIC 0x626f786d65747235ULL	/* "boxmetr5": bump when struct shm changes */
 
 static const int statuses[NSTATUS] = { 200, 201, 204, 400, 401, 402, 403, 404, 405,
 				       409, 413, 415, 422, 429, 500, 502, 503, 504, 0, 0 };
@@ -54,6 +54,8 @@ static const struct {
 	[M_SIGNIN_BUSY] = { "signin_busy", "Sign-ins and sign-ups answered 503: auth.hash_concurrency "
 			    "workers were hashing passwords already" },
 	[M_SIGNOUTS] = { "signouts", "Sessions signed out" },
+	[M_WRONG_POOL] = { "wrong_pool", "Requests refused 500 WRONG_POOL: the proxy sent a "
+			   "route to a pool that does not serve it" },
 };
 
 struct histogram {

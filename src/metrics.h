@@ -38,6 +38,7 @@ enum metric {
 	M_SIGNIN_THROTTLED,
 	M_SIGNIN_BUSY,
 	M_SIGNOUTS,
+	M_WRONG_POOL,
 	M__MAX
 };
 
