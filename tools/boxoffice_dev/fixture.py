@@ -75,13 +75,14 @@ class TestStack(Stack):
         return self.wait_workers(exclude=killed, timeout=timeout, stable=0.2)
 
     # ------------------------------------------------ extra front ends
-    def start_extra_nginx(self, rate_limits=True, name="ratelimited"):
+    def start_extra_nginx(self, rate_limits=True, name="ratelimited", sockets=None):
         """A second nginx on a free port in front of the same workers (e.g. with
-        the production rate limits on). Returns its port; stopped by stop()."""
+        the production rate limits on), or of other workers' sockets ({pool:
+        path}). Returns its port; stopped by stop()."""
         port = free_port(exclude=set(self.ports.values()))
         key = "nginx-" + name
         self.start_nginx(prefix=self.path("nginx-" + name), http_port=port,
-                         rate_limits=rate_limits, tag="-" + name, key=key)
+                         rate_limits=rate_limits, tag="-" + name, key=key, sockets=sockets)
         self.ports[key] = port
         self.save_state()
         return port
