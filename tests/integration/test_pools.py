@@ -18,13 +18,8 @@ them, as a divided deployment runs. Then:
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import tempfile
-import time
 
-from boxoffice_dev import stack as stackmod
 from harness import StackTest, user_uuid
 
 POOLS = ("queue", "signin", "booking")
@@ -58,49 +53,12 @@ class PoolTest(StackTest):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        s = cls.stack
-        cls.dir = tempfile.mkdtemp(prefix="bo-pools-")
-        cls.conf = os.path.join(cls.dir, "boxoffice.conf")
-        cls.write_conf(cls.sizes)
-        cls.sockets = {p: os.path.join(cls.dir, p + ".sock") for p in POOLS}
-        cls.mw = {}
-        try:
-            for p in POOLS:
-                argv = [stackmod.SPAWN_FCGI, "-s", cls.sockets[p], "-M", "0666", "-n", "--",
-                        stackmod.MULTIWATCH, "-f", str(PER_POOL), "-s", "TERM", "--",
-                        s.worker_bin, "-p", p, "-c", cls.conf]
-                log = open(os.path.join(cls.dir, "worker.log"), "a")
-                cls.mw[p] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT,
-                                             start_new_session=True)
-                log.close()
-            deadline = time.time() + 20
-            while time.time() < deadline and not all(
-                    os.path.exists(cls.sockets[p]) and
-                    len(stackmod.children(cls.mw[p].pid)) == PER_POOL for p in POOLS):
-                time.sleep(0.05)
-            cls.port = s.start_extra_nginx(rate_limits=False, name="pools",
-                                           sockets=cls.sockets)
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def write_conf(cls, sizes):
-        over = {("pools", p): str(n) for p, n in sizes.items()}
-        # the pools' own access log, so the shared one stays the shared stack's
-        over[("http", "access_log")] = os.path.join(cls.dir, "access.log")
-        with open(cls.conf + ".tmp", "w") as f:
-            f.write(cls.stack.render_config(over))
-        os.replace(cls.conf + ".tmp", cls.conf)
+        cls.sockets, cls.port = cls.stack.start_side_pools(cls.sizes, name="pools")
+        cls.conf = cls.stack.side_conf("pools")
 
     @classmethod
     def tearDownClass(cls):
-        cls.stack.stop_extra_nginx("pools")
-        for p in cls.mw.values():
-            stackmod.terminate(p.pid, signal.SIGTERM, timeout=10)
-            p.wait(timeout=5)
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.stack.stop_side_pools("pools")
 
     def pooled(self, method, path, body=None, headers=None):
         """A request through the pools' nginx."""
@@ -115,12 +73,6 @@ class PoolTest(StackTest):
                              r'(?:\{([^}]*)\})? (\d+)$', text, re.M):
             out[(m.group(1), m.group(2) or "")] = int(m.group(3))
         return out
-
-    def reload_all(self):
-        """SIGHUP every pool's workers, as a reload of the service does."""
-        for p in POOLS:
-            for pid in stackmod.children(self.mw[p].pid):
-                os.kill(pid, signal.SIGHUP)
 
     def wrong_pool(self):
         return self.metrics()[("boxoffice_wrong_pool_total", "")]
@@ -197,8 +149,7 @@ class TestPools(PoolTest):
         # these workers have a settings file of their own: no undivided pool there
         self.assertNotIn(("boxoffice_pool_size", 'pool="all"'), m)
         try:
-            self.write_conf(dict(self.sizes, booking=1))
-            self.reload_all()
+            self.stack.reload_side_pools("pools", dict(self.sizes, booking=1))
             want = ('pool="booking",state="standby"', 1)
 
             def moved():
@@ -215,8 +166,7 @@ class TestPools(PoolTest):
             for _ in range(10):
                 self.assertEqual(self.pooled("GET", "/api/concerts/1/schedules")[0], 200)
         finally:
-            self.write_conf(self.sizes)
-            self.reload_all()
+            self.stack.reload_side_pools("pools", self.sizes)
 
     def test_worker_refuses_an_unknown_pool(self):
         r = subprocess.run([self.stack.worker_bin, "-p", "tickets", "-c", self.conf],
