@@ -48,6 +48,12 @@ static const struct config_entry entries[] = {
 	{ "http", "access_log", C_STR, OFF(access_log), 0, 0, "-", { NULL } },
 	{ "http", "maintenance", C_INT, OFF(maintenance), 0, 1, "0", { NULL } },
 	{ "http", "workers", C_INT, OFF(workers), 1, 64, "64", { NULL } },
+	/* Per-pool sizes of a divided service (workers started with -p); like
+	 * http.workers for the undivided one: how many of the processes
+	 * started for the pool take requests. */
+	{ "pools", "queue", C_INT, OFF(pool_queue), 1, 64, "64", { NULL } },
+	{ "pools", "signin", C_INT, OFF(pool_signin), 1, 64, "64", { NULL } },
+	{ "pools", "booking", C_INT, OFF(pool_booking), 1, 64, "64", { NULL } },
 	{ "http", "micro_cache_ms", C_INT, OFF(micro_cache_ms), 0, 1000, "500", { NULL } },
 	{ "token", "key_file", C_STR, OFF(key_file), 0, 0, "/etc/boxoffice/token.key", { NULL } },
 	{ "token", "key_file_old", C_STR, OFF(key_file_old), 0, 0, "", { NULL } },

@@ -38,6 +38,10 @@ struct config {
 	int64_t maintenance;
 	int64_t micro_cache_ms;
 	int64_t workers;
+	/* [pools] */
+	int64_t pool_queue;
+	int64_t pool_signin;
+	int64_t pool_booking;
 	/* [token] */
 	char key_file[CONFIG_STR_MAX];
 	char key_file_old[CONFIG_STR_MAX];
