@@ -32,6 +32,7 @@ CREATE TEMP TABLE itc_s AS SELECT s.id FROM schedules s JOIN concerts c ON c.id 
 CREATE TEMP TABLE itc_u AS SELECT DISTINCT user_id FROM reservations
   WHERE schedule_id IN (SELECT id FROM itc_s);
 CREATE TEMP TABLE itc_p AS SELECT id FROM payments WHERE schedule_id IN (SELECT id FROM itc_s);
+DELETE FROM tickets WHERE payment_id IN (SELECT id FROM itc_p);
 DELETE FROM ledger WHERE payment_id IN (SELECT id FROM itc_p);
 DELETE FROM payments WHERE id IN (SELECT id FROM itc_p);
 UPDATE seats SET status = 'AVAILABLE', holder = NULL, hold_expires_at = NULL,
