@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catalog.h"
 #include "config.h"
 #include "keys.h"
 #include "password.h"
@@ -42,7 +44,11 @@ usage(void)
 		"  queue stats CONCERT            waiting, active and counters of a queue\n"
 		"  queue dump CONCERT FILE        write the exact queue state to FILE (JSON)\n"
 		"  queue restore FILE             put a dumped queue state back exactly\n"
+		"  queue audit CONCERT            print the pre-queue draw and verify it\n"
 		"  cache warm                     fill the read cache after Redis comes back\n"
+		"  catalog import FILE            load venues, concerts, schedules and prices\n"
+		"                                 (docs/catalog.md); all of it or nothing\n"
+		"  catalog export [FILE]          write the catalogue in the same format\n"
 		"  account add EMAIL              create an account; the password is read from\n"
 		"                                 standard input (one line), never from argv\n"
 		"  account disable EMAIL          disable an account and end its sessions\n");
@@ -521,6 +527,16 @@ out:
 	return rc;
 }
 
+/* The wall clock in Unix milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static redisReply *
 rcmd(redisContext *c, const char *fmt, ...)
 {
@@ -602,6 +618,7 @@ cmd_queue_dump(const char *arg, const char *path)
 	root = json_object_new_object();
 	json_object_object_add(root, "concert", json_object_new_int64(concert));
 	json_object_object_add(root, "dumpedAt", json_object_new_int64((int64_t)time(NULL)));
+	json_object_object_add(root, "dumpedAtMs", json_object_new_int64(now_ms()));
 	/* One MULTI block: a consistent snapshot even while users poll. */
 	freeReplyObject(rcmd(c, "MULTI"));
 	for (p = 0; p < KP__MAX; p++) {
@@ -654,15 +671,20 @@ out:
 	return rc;
 }
 
-/* Put a dump back: the concert's queue keys are replaced in one transaction. */
+/*
+ * Put a dump back: the concert's queue keys are replaced in one
+ * transaction. When more than a second passed since the dump, the
+ * unclaimed turns' deadlines and the admission clock move by that time:
+ * nobody could claim while the queue was gone. Otherwise it is exact.
+ */
 static int
 cmd_queue_restore(const char *path)
 {
 	struct json_object *root = NULL, *part, *v;
 	redisContext *c = NULL;
 	redisReply *r = NULL;
-	char key[64];
-	int64_t concert;
+	char key[64], moved[32];
+	int64_t concert, shift = 0;
 	size_t i;
 	int p, rc = 1;
 
@@ -672,6 +694,9 @@ cmd_queue_restore(const char *path)
 		fprintf(stderr, "boxofficectl: queue restore: %s is not a queue dump\n", path);
 		goto out;
 	}
+	if (json_object_object_get_ex(root, "dumpedAtMs", &v) &&
+	    (shift = now_ms() - json_object_get_int64(v)) <= 1000)
+		shift = 0;
 	c = rd();
 	freeReplyObject(rcmd(c, "MULTI"));
 	for (p = 0; p < KP__MAX; p++) {
@@ -679,7 +704,11 @@ cmd_queue_restore(const char *path)
 		freeReplyObject(rcmd(c, "DEL %s", key));
 		if (!json_object_object_get_ex(root, keys_parts[p].name, &part) || part == NULL)
 			continue;
-		if (keys_parts[p].type == KEYS_STRING) {
+		if (p == KP_TICK && shift > 0) {
+			snprintf(moved, sizeof(moved), "%lld",
+				 (long long)(strtoll(json_object_get_string(part), NULL, 10) + shift));
+			freeReplyObject(rcmd(c, "SET %s %s", key, moved));
+		} else if (keys_parts[p].type == KEYS_STRING) {
 			freeReplyObject(rcmd(c, "SET %s %s", key, json_object_get_string(part)));
 		} else if (keys_parts[p].type == KEYS_HASH) {
 			json_object_object_foreach(part, hk, hv)
@@ -688,9 +717,15 @@ cmd_queue_restore(const char *path)
 		} else {
 			for (i = 0; i < json_object_array_length(part); i++) {
 				struct json_object *pair = json_object_array_get_idx(part, i);
+				const char *score = json_object_get_string(
+					json_object_array_get_idx(pair, 1));
 
-				freeReplyObject(rcmd(c, "ZADD %s %s %s", key,
-					json_object_get_string(json_object_array_get_idx(pair, 1)),
+				if (p == KP_CLAIM && shift > 0) {
+					snprintf(moved, sizeof(moved), "%lld",
+						 (long long)(strtoll(score, NULL, 10) + shift));
+					score = moved;
+				}
+				freeReplyObject(rcmd(c, "ZADD %s %s %s", key, score,
 					json_object_get_string(json_object_array_get_idx(pair, 0))));
 			}
 		}
@@ -713,6 +748,123 @@ out:
 	json_object_put(root);
 	if (c != NULL)
 		redisFree(c);
+	return rc;
+}
+
+/*
+ * The draw's pick of 1..i, as src/lua/queue_prologue.lua's pick(): the
+ * first 52 bits of SHA-1("seed:i:c") for c = 0, 1... until one falls
+ * below the largest multiple of i. 0 if SHA-1 is unavailable.
+ */
+static int64_t
+draw_pick(const char *seed, int64_t i)
+{
+	const uint64_t span = (uint64_t)1 << 52;
+	uint64_t limit = span - span % (uint64_t)i, x;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char text[160];
+	int64_t c;
+	int k, len;
+
+	for (c = 0;; c++) {
+		len = snprintf(text, sizeof(text), "%s:%lld:%lld", seed, (long long)i, (long long)c);
+		if (len < 0 || (size_t)len >= sizeof(text) ||
+		    EVP_Digest(text, (size_t)len, md, &mdlen, EVP_sha1(), NULL) != 1)
+			return 0;
+		/* 13 hex digits: 6 bytes and the high half of the seventh */
+		for (x = 0, k = 0; k < 6; k++)
+			x = x << 8 | md[k];
+		x = x << 4 | md[6] >> 4;
+		if (x < limit)
+			return (int64_t)(x % (uint64_t)i) + 1;
+	}
+}
+
+/*
+ * Print the pre-queue draw of one concert (seed, then the drawn order) and
+ * check it: the Fisher-Yates shuffle of the pre-queue's arrival order with
+ * that seed must give exactly the recorded order, and every drawn user
+ * still holding a number must hold the one drawn.
+ */
+static int
+cmd_queue_audit(const char *arg)
+{
+	redisContext *c = NULL;
+	redisReply *seed = NULL, *pre = NULL, *drawn = NULL, *r;
+	char key[64];
+	const char **order = NULL;
+	int64_t concert, base = 0, j, n = 0;
+	size_t i;
+	int rc = 1, bad = 0, moved = 0;
+
+	if (parse_concert(arg, &concert) != 0)
+		return 2;
+	c = rd();
+	keys_queue(key, sizeof(key), concert, KP_SEED);
+	seed = rcmd(c, "GET %s", key);
+	keys_queue(key, sizeof(key), concert, KP_PRE);
+	pre = rcmd(c, "ZRANGE %s 0 -1", key);
+	keys_queue(key, sizeof(key), concert, KP_DRAW);
+	drawn = rcmd(c, "ZRANGE %s 0 -1 WITHSCORES", key);
+	printf("concert %lld\npre-queued %zu\n", (long long)concert, pre->elements);
+	if (seed->type != REDIS_REPLY_STRING) {
+		printf("seed none (the pre-queue is not drawn yet)\n");
+		rc = drawn->elements == 0 ? 0 : 1;
+		goto out;
+	}
+	printf("seed %s\n", seed->str);
+	n = (int64_t)pre->elements;
+	if (drawn->elements != 2 * pre->elements) {
+		printf("MISMATCH: %zu drawn for %lld pre-queued\n", drawn->elements / 2, (long long)n);
+		goto out;
+	}
+	/* The shuffle again, in the script's order (a[1..n], i from n down). */
+	order = calloc((size_t)n + 1, sizeof(*order));
+	for (i = 0; i < pre->elements; i++)
+		order[i] = pre->element[i]->str;
+	for (j = n; j >= 2; j--) {
+		int64_t k = draw_pick(seed->str, j);
+		const char *tmp;
+
+		if (k == 0) {
+			fprintf(stderr, "boxofficectl: queue audit: SHA-1 unavailable\n");
+			goto out;
+		}
+		tmp = order[j - 1];
+		order[j - 1] = order[k - 1];
+		order[k - 1] = tmp;
+	}
+	if (n > 0)
+		base = strtoll(drawn->element[1]->str, NULL, 10) - 1;
+	keys_queue(key, sizeof(key), concert, KP_NUM);
+	printf("order (number user):\n");
+	for (i = 0; i < pre->elements; i++) {
+		const char *user = drawn->element[2 * i]->str;
+		int64_t number = strtoll(drawn->element[2 * i + 1]->str, NULL, 10);
+
+		printf("%lld %s\n", (long long)number, user);
+		if (number != base + (int64_t)i + 1 || strcmp(user, order[i]) != 0)
+			bad++;
+		r = rcmd(c, "HGET %s %s", key, user);
+		if (r->type != REDIS_REPLY_STRING)
+			moved++;	/* the turn is over or was dropped */
+		else if (strtoll(r->str, NULL, 10) != number)
+			bad++;
+		freeReplyObject(r);
+	}
+	if (bad == 0)
+		printf("draw verified: %lld places, the shuffle of the arrival order with this seed; "
+		       "%d no longer hold their number\n", (long long)n, moved);
+	else
+		printf("DRAW MISMATCH: %d places differ from the recorded draw\n", bad);
+	rc = bad == 0 ? 0 : 1;
+out:
+	free(order);
+	freeReplyObject(seed);
+	freeReplyObject(pre);
+	freeReplyObject(drawn);
+	redisFree(c);
 	return rc;
 }
 
@@ -809,6 +961,192 @@ out:
 	PQclear(res);
 	PQfinish(pc);
 	redisFree(c);
+	return rc;
+}
+
+/* The whole file at path (*len bytes, NUL-terminated), or NULL. */
+static char *
+slurp_len(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL, *more;
+	size_t n = 0, cap = 0, got;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - n < 65536) {
+			cap = cap * 2 + 65536;
+			if ((more = realloc(buf, cap + 1)) == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = more;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				free(buf);
+				buf = NULL;
+			}
+			break;
+		}
+	}
+	fclose(f);
+	if (buf != NULL) {
+		buf[n] = '\0';
+		*len = n;
+	}
+	return buf;
+}
+
+/*
+ * After an import: the cached concert list, schedule lists and seat maps
+ * of the catalogue's concerts are stale. Dropped here so that visitors see
+ * the new catalogue at once; if Redis does not answer they expire on their
+ * own (cache.ttl_ms, booking.seat_cache_ms).
+ */
+static void
+catalog_uncache(PGconn *pc)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = cache_connect(tv);
+	PGresult *res = NULL;
+	redisReply *r;
+	char key[64];
+	int i, sent = 0;
+
+	if (c == NULL || c->err) {
+		fprintf(stderr, "boxofficectl catalog: redis: cached lists will expire on their own\n");
+		goto out;
+	}
+	res = PQexec(pc, "SELECT c.id, s.id FROM concerts c JOIN schedules s ON s.concert_id = c.id"
+		     " WHERE c.venue_id IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto out;
+	redisAppendCommand(c, "DEL %s", keys_concerts);
+	sent++;
+	for (i = 0; i < PQntuples(res); i++) {
+		if (i == 0 || strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, i - 1, 0)) != 0) {
+			keys_schedules(key, sizeof(key), strtoll(PQgetvalue(res, i, 0), NULL, 10));
+			redisAppendCommand(c, "DEL %s", key);
+			sent++;
+		}
+		keys_seat_version(key, sizeof(key), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+		redisAppendCommand(c, "INCR %s", key);
+		sent++;
+	}
+	for (; sent > 0; sent--) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			break;
+		freeReplyObject(r);
+	}
+out:
+	if (res != NULL)
+		PQclear(res);
+	if (c != NULL)
+		redisFree(c);
+}
+
+/*
+ * catalog import FILE: check the file's shape (src/catalog.c), then apply
+ * it in one transaction (boxoffice_catalog_import()). Every refusal names
+ * the file's line and the path of the value, and changes nothing.
+ */
+static int
+cmd_catalog_import(const char *path)
+{
+	char where[CATALOG_PATH_MAX], msg[CATALOG_MSG_MAX];
+	struct json_object *doc = NULL;
+	const char *params[1];
+	PGconn *c = NULL;
+	PGresult *res = NULL;
+	const char *state, *detail;
+	char *text = NULL;
+	size_t len = 0;
+	int line, rc = 1;
+
+	if ((text = slurp_len(path, &len)) == NULL) {
+		fprintf(stderr, "boxofficectl catalog import: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if ((doc = catalog_parse(text, len, &line, msg, sizeof(msg))) == NULL) {
+		fprintf(stderr, "%s:%d: %s\n", path, line, msg);
+		goto out;
+	}
+	if (catalog_check(doc, where, sizeof(where), msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "%s:%d: %s: %s\n", path, catalog_line_of(text, len, where),
+			where[0] != '\0' ? where : "(document)", msg);
+		goto out;
+	}
+	c = pg();
+	params[0] = text;
+	if (pg_run(c, "BEGIN") != 0)
+		goto out;
+	res = PQexecParams(c, "SELECT boxoffice_catalog_import($1::jsonb)", 1, NULL, params,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		if (state != NULL && strcmp(state, "BXC01") == 0 && detail != NULL)
+			fprintf(stderr, "%s:%d: %s: %s\n", path, catalog_line_of(text, len, detail),
+				detail, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		else
+			fprintf(stderr, "boxofficectl catalog import: %s", PQresultErrorMessage(res));
+		fprintf(stderr, "%s: nothing changed\n", path);
+		pg_run(c, "ROLLBACK");
+		goto out;
+	}
+	if (migrate_commit(c) != 0) {
+		fprintf(stderr, "%s: nothing changed\n", path);
+		goto out;
+	}
+	printf("%s: imported, %s changed\n", path, PQgetvalue(res, 0, 0));
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		catalog_uncache(c);
+	rc = 0;
+out:
+	if (res != NULL)
+		PQclear(res);
+	if (c != NULL)
+		PQfinish(c);
+	json_object_put(doc);
+	free(text);
+	return rc;
+}
+
+/* catalog export [FILE]: the catalogue in the import's format (stdout without FILE). */
+static int
+cmd_catalog_export(const char *path)
+{
+	const int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+			  JSON_C_TO_STRING_NOSLASHESCAPE;
+	struct json_object *doc = NULL;
+	PGconn *c = pg();
+	PGresult *res = PQexec(c, "SELECT boxoffice_catalog_export()");
+	int rc = 1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		fprintf(stderr, "boxofficectl catalog export: %s", PQresultErrorMessage(res));
+		goto out;
+	}
+	if ((doc = json_tokener_parse(PQgetvalue(res, 0, 0))) == NULL) {
+		fprintf(stderr, "boxofficectl catalog export: the database's answer is not JSON\n");
+		goto out;
+	}
+	if (path == NULL) {
+		printf("%s\n", json_object_to_json_string_ext(doc, flags));
+		rc = fflush(stdout) == 0 ? 0 : 1;
+	} else if (json_object_to_file_ext(path, doc, flags) != 0)
+		fprintf(stderr, "boxofficectl catalog export: cannot write %s\n", path);
+	else
+		rc = 0;
+out:
+	json_object_put(doc);
+	PQclear(res);
+	PQfinish(c);
 	return rc;
 }
 
@@ -988,9 +1326,16 @@ main(int argc, char **argv)
 			return cmd_queue_dump(argv[2], argv[3]);
 		if (strcmp(argv[1], "restore") == 0 && argc == 3)
 			return cmd_queue_restore(argv[2]);
+		if (strcmp(argv[1], "audit") == 0 && argc == 3)
+			return cmd_queue_audit(argv[2]);
 	}
 	if (strcmp(argv[0], "cache") == 0 && argc == 2 && strcmp(argv[1], "warm") == 0)
 		return cmd_cache_warm();
+	if (strcmp(argv[0], "catalog") == 0 && argc == 3 && strcmp(argv[1], "import") == 0)
+		return cmd_catalog_import(argv[2]);
+	if (strcmp(argv[0], "catalog") == 0 && (argc == 2 || argc == 3) &&
+	    strcmp(argv[1], "export") == 0)
+		return cmd_catalog_export(argc == 3 ? argv[2] : NULL);
 	if (strcmp(argv[0], "account") == 0 && argc == 3) {
 		if (strcmp(argv[1], "add") == 0)
 			return cmd_account_add(argv[2]);

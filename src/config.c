@@ -48,13 +48,20 @@ static const struct config_entry entries[] = {
 	{ "http", "access_log", C_STR, OFF(access_log), 0, 0, "-", { NULL } },
 	{ "http", "maintenance", C_INT, OFF(maintenance), 0, 1, "0", { NULL } },
 	{ "http", "workers", C_INT, OFF(workers), 1, 64, "64", { NULL } },
+	/* Per-pool sizes of a divided service (workers started with -p); like
+	 * http.workers for the undivided one: how many of the processes
+	 * started for the pool take requests. */
+	{ "pools", "queue", C_INT, OFF(pool_queue), 1, 64, "64", { NULL } },
+	{ "pools", "signin", C_INT, OFF(pool_signin), 1, 64, "64", { NULL } },
+	{ "pools", "booking", C_INT, OFF(pool_booking), 1, 64, "64", { NULL } },
 	{ "http", "micro_cache_ms", C_INT, OFF(micro_cache_ms), 0, 1000, "500", { NULL } },
 	{ "token", "key_file", C_STR, OFF(key_file), 0, 0, "/etc/boxoffice/token.key", { NULL } },
 	{ "token", "key_file_old", C_STR, OFF(key_file_old), 0, 0, "", { NULL } },
 	{ "queue", "max_active", C_INT, OFF(max_active), 1, 1000000, "200", { NULL } },
 	{ "queue", "admit_per_second", C_INT, OFF(admit_per_second), 1, 100000, "50", { NULL } },
 	{ "queue", "active_ttl", C_INT, OFF(active_ttl), 10, 86400, "600", { NULL } },
-	{ "queue", "abandon_after", C_INT, OFF(abandon_after), 5, 86400, "60", { NULL } },
+	/* Seconds an admitted user has to claim the turn (a status poll). */
+	{ "queue", "claim_window", C_INT, OFF(claim_window), 1, 3600, "60", { NULL } },
 	/* At least the one second nginx keeps the progress document. */
 	{ "queue", "progress_poll_ms", C_INT, OFF(progress_poll_ms), 1000, 60000, "2000", { NULL } },
 	{ "booking", "hold_ttl", C_INT, OFF(hold_ttl), 5, 86400, "300", { NULL } },
@@ -157,12 +164,26 @@ config_defaults(struct config *c)
 			(void)apply(c, &entries[i], entries[i].def, err, sizeof(err));
 }
 
+/*
+ * Settings that no longer exist but may be in older files: accepted with a
+ * warning on standard error (the worker's log), and ignored.
+ */
+static const char *const retired[][3] = {
+	{ "queue", "abandon_after", "waiters no longer poll to keep a place; see queue.claim_window" },
+};
+
 int
 config_set(struct config *c, const char *section, const char *name,
 	   const char *value, char *err, size_t errlen)
 {
 	size_t i;
 
+	for (i = 0; i < sizeof(retired) / sizeof(retired[0]); i++)
+		if (strcmp(retired[i][0], section) == 0 && strcmp(retired[i][1], name) == 0) {
+			fprintf(stderr, "warning: setting %s.%s is no longer used (%s); ignored\n",
+				section, name, retired[i][2]);
+			return 0;
+		}
 	for (i = 0; i < NENTRIES; i++)
 		if (strcmp(entries[i].section, section) == 0 &&
 		    strcmp(entries[i].name, name) == 0)

@@ -38,6 +38,10 @@ struct config {
 	int64_t maintenance;
 	int64_t micro_cache_ms;
 	int64_t workers;
+	/* [pools] */
+	int64_t pool_queue;
+	int64_t pool_signin;
+	int64_t pool_booking;
 	/* [token] */
 	char key_file[CONFIG_STR_MAX];
 	char key_file_old[CONFIG_STR_MAX];
@@ -45,7 +49,7 @@ struct config {
 	int64_t max_active;
 	int64_t admit_per_second;
 	int64_t active_ttl;
-	int64_t abandon_after;
+	int64_t claim_window;
 	int64_t progress_poll_ms;
 	/* [booking] */
 	int64_t hold_ttl;

@@ -35,7 +35,10 @@ static const struct stmt_def stmts[ST__MAX] = {
 	[ST_CONCERTS] = { "concerts", "SELECT boxoffice_concerts_json()", 0 },
 	[ST_SCHEDULES] = { "schedules", "SELECT boxoffice_schedules_json($1::bigint)", 1 },
 	[ST_CONCERT_ON_SALE] = { "concert_on_sale",
-		"SELECT on_sale FROM concerts WHERE id = $1::bigint", 1 },
+		"SELECT on_sale,"
+		" COALESCE((EXTRACT(EPOCH FROM sale_opens_at) * 1000)::bigint, 0),"
+		" COALESCE((EXTRACT(EPOCH FROM sale_closes_at) * 1000)::bigint, 0)"
+		" FROM concerts WHERE id = $1::bigint", 1 },
 	[ST_USER_EXISTS] = { "user_exists", "SELECT 1 FROM users WHERE id = $1::uuid", 1 },
 	[ST_IDEM_LOOKUP] = { "idem_lookup",
 		"SELECT * FROM boxoffice_idem_lookup($1::uuid, $2::text, $3::text, $4::text)", 4 },

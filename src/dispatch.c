@@ -7,6 +7,8 @@
 #include "auth.h"
 #include "config.h"
 #include "http.h"
+#include "metrics.h"
+#include "pool.h"
 #include "route.h"
 #include "valid.h"
 
@@ -105,6 +107,20 @@ dispatch(struct req *r)
 		break;
 	}
 	r->route = rt;
+	/*
+	 * A route outside this worker's pool means the proxy's routing is
+	 * wrong. Serving it anyway would hide that until the day it matters:
+	 * a booking request that waits on a stalled primary in the queue
+	 * pool holds a queue worker, the very thing the pools are for. So it
+	 * is refused, loudly and at once, and counted.
+	 */
+	if (!pool_serves((enum pool_class)route_pool(rt))) {
+		metrics_add(M_WRONG_POOL, 1);
+		http_error(r, 500, "WRONG_POOL", "this worker serves the %s pool, not %s routes: "
+			   "the proxy's routing is misconfigured", pool_names[pool_mine()],
+			   pool_names[route_pool(rt)]);
+		return;
+	}
 
 	for (i = 0; i < caps.n; i++)
 		if ((e = valid_field(caps.field[i], NULL, caps.value[i], &r->f)) != VALID_OK) {

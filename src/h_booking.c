@@ -28,6 +28,8 @@ static const struct {
 	{ "SEAT_NOT_FOUND", 404, "no such seat in this schedule" },
 	{ "RESERVATION_NOT_FOUND", 404, "no such reservation" },
 	{ "SEAT_TAKEN", 409, "this seat is already held or sold" },
+	{ "NOT_ON_SALE", 409, "this concert is not on sale now: its sale has not opened yet "
+	  "or has closed" },
 	{ "HOLD_LIMIT", 409, "you already hold as many seats in this schedule as allowed" },
 	{ "TICKET_LIMIT", 409, "you already hold or bought as many seats of this concert "
 	  "as one person may" },

@@ -6,6 +6,7 @@
 #include "cache.h"
 #include "http.h"
 #include "metrics.h"
+#include "pool.h"
 #include "queue.h"
 #include "route.h"
 #include "util.h"
@@ -43,6 +44,7 @@ h_metrics(struct req *r)
 	for (i = 0; i < n && i < METRICS_MAX_ROUTES; i++)
 		names[i] = table[i].pattern;
 	metrics_text(&b, names, i);
+	pool_text(&b);
 	util_bprintf(&b, "# HELP boxoffice_redis_breaker_open 1 while this worker's Redis "
 			 "breaker is open\n# TYPE boxoffice_redis_breaker_open gauge\n"
 			 "boxoffice_redis_breaker_open %d\n", cache_breaker_open() ? 1 : 0);

@@ -2,6 +2,7 @@
 #include "handlers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
@@ -16,6 +17,19 @@
 /* Seconds a WAITING token stays usable; the place itself lives in Redis. */
 #define WAITING_TOKEN_S 86400
 
+/* A JSON ISO time in quotes for Unix ms, or null for 0. */
+static void
+iso_or_null(int64_t ms, char *buf, size_t len)
+{
+	if (ms <= 0) {
+		snprintf(buf, len, "null");
+		return;
+	}
+	buf[0] = '"';
+	util_iso_time(ms, buf + 1, len - 2);
+	strcat(buf, "\"");
+}
+
 /*
  * Answer status with the place p of user in concert's queue: a token
  * signed for it and the fields every queue answer has; rejoined is "" or
@@ -28,7 +42,9 @@ place_reply(struct req *r, int status, const char *user, int64_t concert,
 	    const struct queue_place *p, const char *rejoined)
 {
 	struct token t;
-	char tok[TOKEN_MAX], eta[24], until[40], body[TOKEN_MAX + 384];
+	char tok[TOKEN_MAX], eta[24], until[40], number[24], opens[40],
+	     body[TOKEN_MAX + 448];
+	const char *word;
 	int n;
 
 	memset(&t, 0, sizeof(t));
@@ -46,18 +62,20 @@ place_reply(struct req *r, int status, const char *user, int64_t concert,
 		strcpy(eta, "null");
 	else
 		snprintf(eta, sizeof(eta), "%lld", (long long)p->eta_s);
-	if (p->status == Q_ACTIVE) {
-		until[0] = '"';
-		util_iso_time(p->active_until_ms, until + 1, sizeof(until) - 2);
-		strcat(until, "\"");
-	} else
-		strcpy(until, "null");
+	iso_or_null(p->status == Q_ACTIVE ? p->active_until_ms : 0, until, sizeof(until));
+	iso_or_null(p->opens_ms, opens, sizeof(opens));
+	/* A pre-queue place has no number until the draw. */
+	if (p->status == Q_PRE_QUEUE)
+		strcpy(number, "null");
+	else
+		util_i64(number, sizeof(number), p->number);
+	word = p->status == Q_ACTIVE ? "ACTIVE" : p->status == Q_WAITING ? "WAITING" :
+		 p->status == Q_PRE_QUEUE ? "PRE_QUEUE" : "EXPIRED";
 	n = snprintf(body, sizeof(body),
-		     "{\"token\":\"%s\",\"queueNumber\":%lld,\"concertId\":%lld,"
+		     "{\"token\":\"%s\",\"queueNumber\":%s,\"concertId\":%lld,"
 		     "\"status\":\"%s\",\"position\":%lld,\"etaSeconds\":%s,"
-		     "\"activeUntil\":%s%s}", tok, (long long)p->number, (long long)concert,
-		     p->status == Q_ACTIVE ? "ACTIVE" : p->status == Q_WAITING ? "WAITING" :
-		     "EXPIRED", (long long)p->position, eta, until, rejoined);
+		     "\"activeUntil\":%s,\"opensAt\":%s%s}", tok, number, (long long)concert,
+		     word, (long long)p->position, eta, until, opens, rejoined);
 	if (n < 0 || (size_t)n >= sizeof(body)) {
 		http_error(r, 500, "INTERNAL", "the answer does not fit");
 		return;
@@ -74,25 +92,35 @@ queue_down(struct req *r)
 }
 
 /*
- * A concert's sale state from the database: 't' on sale, 'f' not, 'n' no
- * such concert, or 0 when the database cannot say. Redis keeps it for the
- * queue script (see queue_join()).
+ * A concert's sale state and window from the database into *sale (see
+ * struct queue_sale). Returns 0, or -1 when the database cannot say.
+ * Redis keeps it for the queue scripts (see queue_join()).
  */
-static char
-concert_state(int64_t concert)
+static int
+concert_state(int64_t concert, struct queue_sale *sale)
 {
-	char id[24], st = 0;
+	char id[24];
 	const char *params[1] = { id };
 	enum db_target from;
 	PGresult *res;
+	int rc = -1;
 
+	memset(sale, 0, sizeof(*sale));
 	util_i64(id, sizeof(id), concert);
 	res = db_read(ST_CONCERT_ON_SALE, params, &from);
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
-		st = PQntuples(res) == 0 ? 'n' : PQgetvalue(res, 0, 0)[0];
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+		if (PQntuples(res) == 0) {
+			sale->state = 'n';
+		} else {
+			sale->state = PQgetvalue(res, 0, 0)[0];
+			sale->opens_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+			sale->closes_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		}
+		rc = 0;
+	}
 	if (res != NULL)
 		PQclear(res);
-	return st;
+	return rc;
 }
 
 /* Does the user exist? 1 yes, 0 no, -1 the database cannot say. */
@@ -122,14 +150,15 @@ h_queue_join(struct req *r)
 {
 	const char *user = r->token.user;
 	struct queue_place p;
+	struct queue_sale sale_db, *sale = NULL;
 	enum queue_join rc;
 	int known, verified = 0, round;
-	char sale = 0;
 
 	for (round = 0; round < 3; round++) {
 		rc = queue_join(r->f.concert_id, user, verified, sale, &p);
-		if (rc == QJ_SALE_UNKNOWN && sale == 0) {
-			if ((sale = concert_state(r->f.concert_id)) == 0) {
+		if (rc == QJ_SALE_UNKNOWN && sale == NULL) {
+			sale = &sale_db;
+			if (concert_state(r->f.concert_id, sale) != 0) {
 				http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
 				return;
 			}
@@ -161,6 +190,9 @@ h_queue_join(struct req *r)
 		break;
 	case QJ_NOT_ON_SALE:
 		http_error(r, 409, "NOT_ON_SALE", "this concert is not on sale");
+		break;
+	case QJ_SALE_CLOSED:
+		http_error(r, 409, "SALE_CLOSED", "the sale of this concert has closed");
 		break;
 	case QJ_NO_CONCERT:
 		http_error(r, 404, "CONCERT_NOT_FOUND", "no such concert");
@@ -202,7 +234,9 @@ h_queue_status(struct req *r)
 {
 	const struct token *t = &r->token;
 	struct queue_place p;
+	struct queue_sale sale_db, *sale = NULL;
 	struct json_object *o = NULL;
+	enum queue_join rc;
 	int64_t until;
 
 	/* An admitted user polling: one cheap check, and the token they hold. */
@@ -210,7 +244,17 @@ h_queue_status(struct req *r)
 		active_answer(r, t, until);
 		return;
 	}
-	if (queue_poll(t->concert, t->user, t->number, &p) != 0) {
+	/* A pre-queue place (number 0) may need the sale state, once. */
+	rc = queue_poll(t->concert, t->user, t->number, NULL, &p);
+	if (rc == QJ_SALE_UNKNOWN) {
+		sale = &sale_db;
+		if (concert_state(t->concert, sale) != 0) {
+			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+			return;
+		}
+		rc = queue_poll(t->concert, t->user, t->number, sale, &p);
+	}
+	if (rc != QJ_AGAIN) {
 		queue_down(r);
 		return;
 	}
@@ -241,14 +285,16 @@ void
 h_queue_progress(struct req *r)
 {
 	struct queue_progress p;
+	struct queue_sale sale_db, *sale = NULL;
 	const char *state;
-	char sale = 0, when[40], body[384];
+	char when[40], opens[40], body[512];
 	int rc, round, n;
 
 	for (round = 0; round < 2; round++) {
 		if ((rc = queue_progress(r->f.concert_id, sale, &p)) != 1)
 			break;
-		if ((sale = concert_state(r->f.concert_id)) == 0) {
+		sale = &sale_db;
+		if (concert_state(r->f.concert_id, sale) != 0) {
 			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
 			return;
 		}
@@ -262,14 +308,18 @@ h_queue_progress(struct req *r)
 		return;
 	}
 	/* Maintenance closes the queue routes (dispatch()): the queue stands still. */
-	state = cfg.maintenance ? "PAUSED" : p.sale == 't' ? "OPEN" : "CLOSED";
+	state = cfg.maintenance ? "PAUSED" : p.sale == 'u' ? "UPCOMING" :
+		p.sale == 'o' ? "ON_SALE" : "CLOSED";
 	util_iso_time(p.now_ms, when, sizeof(when));
+	iso_or_null(p.opens_ms, opens, sizeof(opens));
 	n = snprintf(body, sizeof(body),
 		     "{\"concertId\":%lld,\"nowServing\":%lld,\"admittedPerSecond\":%.1f,"
-		     "\"waiting\":%lld,\"saleState\":\"%s\",\"updatedAt\":\"%s\","
+		     "\"waiting\":%lld,\"preQueued\":%lld,\"saleState\":\"%s\","
+		     "\"saleOpensAt\":%s,\"claimWindowSeconds\":%lld,\"updatedAt\":\"%s\","
 		     "\"pollAfterMs\":%lld}", (long long)r->f.concert_id, (long long)p.served,
 		     (double)p.admitted_recently / QUEUE_RATE_WINDOW_S, (long long)p.waiting,
-		     state, when, (long long)cfg.progress_poll_ms);
+		     (long long)p.pre_queued, state, opens, (long long)cfg.claim_window, when,
+		     (long long)cfg.progress_poll_ms);
 	if (n < 0 || (size_t)n >= sizeof(body)) {
 		http_error(r, 500, "INTERNAL", "the answer does not fit");
 		return;

@@ -12,13 +12,15 @@ const struct keys_part_def keys_parts[KP__MAX] = {
 	[KP_SEQ] = { "seq", KEYS_STRING },
 	[KP_NUM] = { "num", KEYS_HASH },
 	[KP_WAIT] = { "wait", KEYS_ZSET },
-	[KP_SEEN] = { "seen", KEYS_ZSET },
+	[KP_CLAIM] = { "claim", KEYS_ZSET },
 	[KP_ACTIVE] = { "active", KEYS_ZSET },
 	[KP_ADMITS] = { "admits", KEYS_ZSET },
 	[KP_STATS] = { "stats", KEYS_HASH },
-	[KP_PAUSE] = { "pause", KEYS_STRING },
 	[KP_TICK] = { "tick", KEYS_STRING },
 	[KP_SERVED] = { "served", KEYS_STRING },
+	[KP_PRE] = { "pre", KEYS_ZSET },
+	[KP_SEED] = { "seed", KEYS_STRING },
+	[KP_DRAW] = { "draw", KEYS_ZSET },
 };
 
 int

@@ -34,13 +34,15 @@ enum keys_part {
 	KP_SEQ,		/* last queue number given */
 	KP_NUM,		/* user -> queue number */
 	KP_WAIT,	/* waiting users by queue number */
-	KP_SEEN,	/* waiting users by last poll */
-	KP_ACTIVE,	/* admitted users by end of turn */
+	KP_CLAIM,	/* admitted users not yet claimed, by claim deadline */
+	KP_ACTIVE,	/* admitted users who claimed, by end of turn */
 	KP_ADMITS,	/* queue numbers by admission time */
 	KP_STATS,	/* event counters */
-	KP_PAUSE,	/* the waiters' clock credit after a pause */
 	KP_TICK,	/* when admission last ran */
 	KP_SERVED,	/* highest queue number admitted so far */
+	KP_PRE,		/* pre-queue: users who joined before the opening, by arrival */
+	KP_SEED,	/* the pre-queue draw's seed (hex), set once drawn */
+	KP_DRAW,	/* the draw: pre-queue users by the number drawn */
 	KP__MAX
 };
 

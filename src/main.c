@@ -132,9 +132,11 @@ load(const char *path, int first)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: boxoffice [-t] -c CONFIG\n"
+	fprintf(stderr, "usage: boxoffice [-t] [-p POOL] -c CONFIG\n"
 		"  A FastCGI worker: run it under spawn-fcgi (and multiwatch).\n"
 		"  -c CONFIG  settings file (INI)\n"
+		"  -p POOL    serve only one pool's routes: queue, signin or booking\n"
+		"             (default all: every route, sized by http.workers)\n"
 		"  -t         check the settings file and exit\n");
 }
 
@@ -144,12 +146,19 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	FCGX_Request fcgx;
 	struct req r;
-	int opt, check_only = 0;
+	int opt, check_only = 0, pool = POOL_ALL;
 
-	while ((opt = getopt(argc, argv, "c:th")) != -1) {
+	while ((opt = getopt(argc, argv, "c:p:th")) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'p':
+			if ((pool = pool_parse(optarg)) < 0) {
+				fprintf(stderr, "boxoffice: unknown pool '%s'\n", optarg);
+				usage();
+				return 2;
+			}
 			break;
 		case 't':
 			check_only = 1;
@@ -178,7 +187,7 @@ main(int argc, char **argv)
 	metrics_attach(path);
 	gate_attach(path);
 	metrics_add(M_WORKER_STARTS, 1);
-	pool_join(path);
+	pool_join(path, (enum pool_class)pool);
 
 	while (!want_stop) {
 		if (!pool_active()) {
@@ -203,11 +212,13 @@ main(int argc, char **argv)
 			want_reload = 0;
 			(void)load(path, 0);
 		}
+		pool_busy(true);
 		http_req_begin(&r, &fcgx);
 		dispatch(&r);
 		metrics_request(route_index(r.route), r.method, r.status, http_elapsed_ms(&r));
 		http_req_end(&r);
 		FCGX_Finish_r(&fcgx);
+		pool_busy(false);
 	}
 	db_close_all();
 	cache_close();

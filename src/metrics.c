@@ -57,6 +57,8 @@ static const struct {
 	[M_TICKETS_SOLD] = { "tickets_sold", "Tickets issued, one per seat paid" },
 	[M_TICKETS_REFUNDED] = { "tickets_refunded", "Tickets refunded by their owner" },
 	[M_REFUND_AMOUNT] = { "refund_amount", "Sum of refunds, smallest currency unit" },
+	[M_WRONG_POOL] = { "wrong_pool", "Requests refused 500 WRONG_POOL: the proxy sent a "
+			   "route to a pool that does not serve it" },
 };
 
 /* Upper bounds of the seats-per-purchase buckets; the last bucket is +Inf. */

@@ -41,6 +41,7 @@ enum metric {
 	M_TICKETS_SOLD,
 	M_TICKETS_REFUNDED,
 	M_REFUND_AMOUNT,
+	M_WRONG_POOL,
 	M__MAX
 };
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "cache.h"
 #include "config.h"
 #include "keys.h"
@@ -16,17 +18,17 @@
 #include "util.h"
 
 /*
- * The scripts, from src/lua/ (see there what each does). The join and the
- * poll share their start, queue_prologue.lua.
+ * The scripts, from src/lua/ (see there what each does). The join, the
+ * poll and the progress read share their start, queue_prologue.lua.
  */
 static struct cache_script join_script = { "join", LUA_QUEUE_PROLOGUE LUA_QUEUE_JOIN, "" };
 static struct cache_script poll_script = { "poll", LUA_QUEUE_PROLOGUE LUA_QUEUE_POLL, "" };
 static struct cache_script active_script = { "active", LUA_QUEUE_ACTIVE, "" };
 static struct cache_script revoke_script = { "revoke", LUA_QUEUE_REVOKE, "" };
-static struct cache_script progress_script = { "progress", LUA_QUEUE_PROGRESS, "" };
+static struct cache_script progress_script = { "progress", LUA_QUEUE_PROLOGUE LUA_QUEUE_PROGRESS, "" };
 
 /*
- * The join and poll scripts' KEYS: every part of the concert's queue in
+ * The join, poll and progress scripts' KEYS: every part of the concert's queue in
  * the order of keys_parts[], the known users, the concert's sale state.
  */
 #define K_KNOWN_USERS KP__MAX
@@ -35,8 +37,8 @@ static struct cache_script progress_script = { "progress", LUA_QUEUE_PROGRESS, "
 
 /* Their ARGV, in the order queue_prologue.lua names them. */
 enum script_arg {
-	A_MAX_ACTIVE, A_PER_SEC, A_TTL_MS, A_ABANDON_MS,	/* the settings */
-	A_USER, A_NUMBER, A_VERIFIED, A_SALE, A_SALE_TTL_MS, A_USE_CACHED_SALE,
+	A_MAX_ACTIVE, A_PER_SEC, A_TTL_MS, A_CLAIM_MS,	/* the settings */
+	A_USER, A_NUMBER, A_VERIFIED, A_SALE, A_SALE_TTL_MS, A_USE_CACHED_SALE, A_SEED,
 	A__MAX
 };
 _Static_assert(NKEYS + A__MAX <= CACHE_EVAL_MAX_ARGS, "too many script arguments for cache_eval()");
@@ -81,7 +83,7 @@ queue_active_until(const struct token *t)
  */
 static struct {
 	bool ready;
-	char max_active[24], admit_per_second[24], active_ttl_ms[24], abandon_ms[24];
+	char max_active[24], admit_per_second[24], active_ttl_ms[24], claim_ms[24];
 	char sale_ttl_ms[24];
 	const char *use_cached_sale;
 } args;
@@ -94,8 +96,8 @@ queue_configure(void)
 		 (long long)cfg.admit_per_second);
 	snprintf(args.active_ttl_ms, sizeof(args.active_ttl_ms), "%lld",
 		 (long long)cfg.active_ttl * 1000);
-	snprintf(args.abandon_ms, sizeof(args.abandon_ms), "%lld",
-		 (long long)cfg.abandon_after * 1000);
+	snprintf(args.claim_ms, sizeof(args.claim_ms), "%lld",
+		 (long long)cfg.claim_window * 1000);
 	/* The sale state is a read-cache entry: it obeys the cache lever. */
 	snprintf(args.sale_ttl_ms, sizeof(args.sale_ttl_ms), "%lld",
 		 cfg.cache == CACHE_OFF ? 0LL : (long long)cfg.cache_ttl_ms);
@@ -169,21 +171,52 @@ queue_stats(void (*each)(const struct queue_stats *s, void *arg), void *arg)
 }
 
 /*
- * Run script for (concert, user[, number]) and decode its reply. sale is
- * the sale state to store ('t', 'f' or 'n'), or 0; *cached (if not NULL)
- * tells whether the sale state came from Redis. Returns a join result;
- * for the poll, QJ_AGAIN means a place was read.
+ * The reply of a script that asked for something: {'SALE'} (the sale
+ * state), {'SALE', phase, cached}, {'UNKNOWN', cached}. Sets *cached.
  */
 static enum queue_join
-run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
-    int verified, char sale, struct queue_place *p, int *cached)
+asked(redisReply *rep, int *cached)
 {
-	char keys[NKEYS][40], num[24], state[2] = { sale, '\0' };
+	redisReply **e = rep->element;
+
+	if (strcmp(e[0]->str, "UNKNOWN") == 0) {
+		*cached = rep->elements > 1 && e[1]->integer;
+		return QJ_USER_UNKNOWN;
+	}
+	if (strcmp(e[0]->str, "SALE") != 0)
+		return QJ_DOWN;
+	if (rep->elements < 3)
+		return QJ_SALE_UNKNOWN;
+	*cached = (int)e[2]->integer;
+	switch (e[1]->str[0]) {
+	case 'f':
+		return QJ_NOT_ON_SALE;
+	case 'c':
+		return QJ_SALE_CLOSED;
+	default:
+		return QJ_NO_CONCERT;
+	}
+}
+
+/*
+ * Run script s for (concert, user, number) with the queue's KEYS and the
+ * settings; number is the rate window for the progress script. sale, when
+ * not NULL, is the sale state read from the database, which the script
+ * stores. When the script asks for the pre-queue's draw ({'DRAW'}), it
+ * runs again with a fresh seed from libsodium's CSPRNG (32 random bytes,
+ * in hex): only the run that draws consumes one. Returns the reply (an
+ * array whose first element is a string, or a place of 10 elements) or
+ * NULL.
+ */
+static redisReply *
+eval_queue(struct cache_script *s, int64_t concert, const char *user, int64_t number,
+	   int verified, const struct queue_sale *sale)
+{
+	char keys[NKEYS][40], num[24], state[64], seed[65];
+	unsigned char raw[32];
 	const char *argv[NKEYS + A__MAX], **arg = argv + NKEYS;
-	redisReply *rep = NULL, **e;
-	enum queue_join rc = QJ_DOWN;
+	redisReply *rep = NULL;
 	int i;
-	double rate;
 
 	if (!args.ready)
 		queue_configure();
@@ -195,54 +228,82 @@ run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
 	keys_queue_sale(keys[K_SALE], sizeof(keys[K_SALE]), concert);
 	argv[K_SALE] = keys[K_SALE];
 	util_i64(num, sizeof(num), number);
+	/* The form queue_prologue.lua's sale_phase() reads. */
+	if (sale == NULL)
+		state[0] = '\0';
+	else if (sale->state == 't')
+		snprintf(state, sizeof(state), "t|%lld|%lld", (long long)sale->opens_ms,
+			 (long long)sale->closes_ms);
+	else
+		snprintf(state, sizeof(state), "%c", sale->state);
+	seed[0] = '\0';
 	arg[A_MAX_ACTIVE] = args.max_active;
 	arg[A_PER_SEC] = args.admit_per_second;
 	arg[A_TTL_MS] = args.active_ttl_ms;
-	arg[A_ABANDON_MS] = args.abandon_ms;
+	arg[A_CLAIM_MS] = args.claim_ms;
 	arg[A_USER] = user;
 	arg[A_NUMBER] = num;
 	arg[A_VERIFIED] = verified ? "1" : "0";
 	arg[A_SALE] = state;
 	arg[A_SALE_TTL_MS] = args.sale_ttl_ms;
 	arg[A_USE_CACHED_SALE] = args.use_cached_sale;
-	if (cached != NULL)
-		*cached = 0;
+	arg[A_SEED] = seed;
 
-	rep = cache_eval(s, NKEYS, NKEYS + A__MAX, argv, NULL);
-	if (rep == NULL)
-		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
+	for (i = 0; i < 2; i++) {
+		rep = cache_eval(s, NKEYS, NKEYS + A__MAX, argv, NULL);
+		if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 1 ||
+		    rep->element[0]->type != REDIS_REPLY_STRING ||
+		    strcmp(rep->element[0]->str, "DRAW") != 0 || seed[0] != '\0')
+			break;
+		freeReplyObject(rep);
+		rep = NULL;
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2hex(seed, sizeof(seed), raw, sizeof(raw));
+	}
+	if (rep != NULL && (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+			    (rep->element[0]->type != REDIS_REPLY_STRING && rep->elements < 10))) {
 		log_msg("queue script %s: unexpected reply%s%s", s->name,
 			rep->type == REDIS_REPLY_ERROR ? ": " : "",
 			rep->type == REDIS_REPLY_ERROR ? rep->str : "");
-		goto out;
+		freeReplyObject(rep);
+		rep = NULL;
 	}
+	return rep;
+}
+
+/*
+ * Run the join or the poll script and decode its reply into *p. *cached
+ * (if not NULL) tells whether the sale state came from Redis. Returns a
+ * join result; for the poll, QJ_AGAIN means a place was read.
+ */
+static enum queue_join
+run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
+    int verified, const struct queue_sale *sale, struct queue_place *p, int *cached)
+{
+	redisReply *rep = NULL, **e;
+	enum queue_join rc = QJ_DOWN;
+	int dummy;
+	double rate;
+
+	if (cached == NULL)
+		cached = &dummy;
+	*cached = 0;
+	if ((rep = eval_queue(s, concert, user, number, verified, sale)) == NULL)
+		goto out;
 	e = rep->element;
 	if (e[0]->type == REDIS_REPLY_STRING) {
-		if (strcmp(e[0]->str, "UNKNOWN") == 0) {
-			if (cached != NULL)
-				*cached = rep->elements > 1 && e[1]->integer;
-			rc = QJ_USER_UNKNOWN;
-		} else if (rep->elements < 3) {
-			rc = QJ_SALE_UNKNOWN;
-		} else {
-			if (cached != NULL)
-				*cached = (int)e[2]->integer;
-			rc = e[1]->str[0] == 'f' ? QJ_NOT_ON_SALE : QJ_NO_CONCERT;
-		}
-		goto out;
-	}
-	if (rep->elements < 7) {
-		log_msg("queue script %s: unexpected reply", s->name);
+		rc = asked(rep, cached);
 		goto out;
 	}
 	memset(p, 0, sizeof(*p));
 	p->number = e[0]->integer;
 	p->status = strcmp(e[1]->str, "ACTIVE") == 0 ? Q_ACTIVE :
-		    strcmp(e[1]->str, "WAITING") == 0 ? Q_WAITING : Q_EXPIRED;
+		    strcmp(e[1]->str, "WAITING") == 0 ? Q_WAITING :
+		    strcmp(e[1]->str, "PRE_QUEUE") == 0 ? Q_PRE_QUEUE : Q_EXPIRED;
 	p->position = p->status == Q_WAITING ? e[2]->integer : 0;
 	p->active_until_ms = e[3]->integer;
 	p->now_ms = e[4]->integer;
+	p->opens_ms = e[9]->integer;
 	/* Admissions seen over the last minute (or since the first of them),
 	 * so the estimate follows the rate really achieved. */
 	rate = e[6]->integer > 0 ? (double)e[5]->integer * 1000.0 / (double)e[6]->integer
@@ -253,9 +314,8 @@ run(struct cache_script *s, int64_t concert, const char *user, int64_t number,
 		p->eta_s = -1;
 	else
 		p->eta_s = (int64_t)((double)(p->position + 1) / rate + 0.999);
-	rc = rep->elements > 7 && e[7]->integer ? QJ_NEW : QJ_AGAIN;
-	if (cached != NULL)
-		*cached = rep->elements > 8 && e[8]->integer;
+	rc = e[7]->integer ? QJ_NEW : QJ_AGAIN;
+	*cached = (int)e[8]->integer;
 out:
 	if (rep != NULL)
 		freeReplyObject(rep);
@@ -263,7 +323,7 @@ out:
 }
 
 enum queue_join
-queue_join(int64_t concert, const char *user, int verified, char sale,
+queue_join(int64_t concert, const char *user, int verified, const struct queue_sale *sale,
 	   struct queue_place *p)
 {
 	enum queue_join rc;
@@ -271,53 +331,32 @@ queue_join(int64_t concert, const char *user, int verified, char sale,
 
 	rc = run(&join_script, concert, user, 0, verified, sale, p, &cached);
 	/* A look-up of the sale state in the read cache, when one was made. */
-	if (rc != QJ_DOWN && sale == 0 && cfg.cache == CACHE_ON)
+	if (rc != QJ_DOWN && sale == NULL && cfg.cache == CACHE_ON)
 		metrics_add(cached ? M_CACHE_HITS : M_CACHE_MISSES, 1);
 	return rc;
 }
 
 int
-queue_progress(int64_t concert, char sale, struct queue_progress *p)
+queue_progress(int64_t concert, const struct queue_sale *sale, struct queue_progress *p)
 {
-	char keys[4][40], window[24], state[2] = { sale, '\0' };
-	const char *argv[8];
 	redisReply *rep = NULL, **e;
 	int rc = -1, i;
 
-	if (!args.ready)
-		queue_configure();
-	keys_queue(keys[0], sizeof(keys[0]), concert, KP_SERVED);
-	keys_queue(keys[1], sizeof(keys[1]), concert, KP_WAIT);
-	keys_queue(keys[2], sizeof(keys[2]), concert, KP_ADMITS);
-	keys_queue_sale(keys[3], sizeof(keys[3]), concert);
-	for (i = 0; i < 4; i++)
-		argv[i] = keys[i];
-	snprintf(window, sizeof(window), "%d", QUEUE_RATE_WINDOW_S * 1000);
-	argv[4] = state;
-	argv[5] = args.sale_ttl_ms;
-	argv[6] = args.use_cached_sale;
-	argv[7] = window;
-
-	rep = cache_eval(&progress_script, 4, 8, argv, NULL);
+	/* Maintenance closes the status route: nobody could claim a turn. */
+	rep = eval_queue(&progress_script, concert, "", QUEUE_RATE_WINDOW_S * 1000,
+			 !cfg.maintenance, sale);
 	if (rep == NULL)
 		goto out;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-	    rep->element[0]->type != REDIS_REPLY_STRING) {
-		log_msg("queue script progress: unexpected reply%s%s",
-			rep->type == REDIS_REPLY_ERROR ? ": " : "",
-			rep->type == REDIS_REPLY_ERROR ? rep->str : "");
-		goto out;
-	}
 	e = rep->element;
-	if (strcmp(e[0]->str, "SALE") == 0) {
-		rc = 1;
+	if (rep->elements == 1) {
+		rc = strcmp(e[0]->str, "SALE") == 0 ? 1 : -1;
 		goto out;
 	}
-	if (rep->elements < 5) {
+	if (rep->elements < 7 || e[0]->type != REDIS_REPLY_STRING) {
 		log_msg("queue script progress: unexpected reply");
 		goto out;
 	}
-	for (i = 1; i < 5; i++)
+	for (i = 1; i < 7; i++)
 		if (e[i]->type != REDIS_REPLY_INTEGER) {
 			log_msg("queue script progress: unexpected reply");
 			goto out;
@@ -328,6 +367,8 @@ queue_progress(int64_t concert, char sale, struct queue_progress *p)
 	p->waiting = e[2]->integer;
 	p->admitted_recently = e[3]->integer;
 	p->now_ms = e[4]->integer;
+	p->opens_ms = e[5]->integer;
+	p->pre_queued = e[6]->integer;
 	rc = 0;
 out:
 	if (rep != NULL)
@@ -335,10 +376,11 @@ out:
 	return rc;
 }
 
-int
-queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p)
+enum queue_join
+queue_poll(int64_t concert, const char *user, int64_t number, const struct queue_sale *sale,
+	   struct queue_place *p)
 {
-	return run(&poll_script, concert, user, number, 1, 0, p, NULL) == QJ_AGAIN ? 0 : -1;
+	return run(&poll_script, concert, user, number, 1, sale, p, NULL);
 }
 
 /*

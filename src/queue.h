@@ -7,7 +7,19 @@
 
 #include "token.h"
 
-enum queue_status { Q_WAITING, Q_ACTIVE, Q_EXPIRED };
+/* PRE_QUEUE: joined before the sale opened, no number until the draw. */
+enum queue_status { Q_WAITING, Q_ACTIVE, Q_EXPIRED, Q_PRE_QUEUE };
+
+/*
+ * A concert's sale state as the database has it: state 't' on sale (the
+ * operator's switch), 'f' not, 'n' no such concert; the sale window in
+ * Unix ms, 0 for no limit on that side.
+ */
+struct queue_sale {
+	char state;
+	int64_t opens_ms;
+	int64_t closes_ms;
+};
 
 /* A user's place as one atomic script saw it. */
 struct queue_place {
@@ -17,6 +29,7 @@ struct queue_place {
 	int64_t active_until_ms;	/* Unix ms while ACTIVE */
 	int64_t now_ms;			/* Redis clock when read */
 	int64_t eta_s;			/* estimated wait, -1 if unknown */
+	int64_t opens_ms;		/* the sale's opening, Unix ms, 0 if none */
 };
 
 /*
@@ -33,6 +46,7 @@ enum queue_join {
 	QJ_USER_UNKNOWN,	/* Redis does not know the user yet */
 	QJ_SALE_UNKNOWN,	/* Redis does not know the concert's sale state */
 	QJ_NOT_ON_SALE,
+	QJ_SALE_CLOSED,		/* past the sale window's end */
 	QJ_NO_CONCERT
 };
 
@@ -40,23 +54,34 @@ enum queue_join {
  * Join concert's queue (or find the user's live place). Admission runs in
  * the same script. On QJ_USER_UNKNOWN the caller checks the user in the
  * database and calls again with verified; on QJ_SALE_UNKNOWN it reads the
- * concert's sale state ('t' on sale, 'f' not, 'n' no such concert) and
- * calls again with it as sale, which Redis then keeps for the read
- * cache's lifetime. sale 0: use the state Redis has. *p is set for
- * QJ_NEW and QJ_AGAIN only.
+ * concert's sale state and calls again with it as sale, which Redis then
+ * keeps for the read cache's lifetime. sale NULL: use the state Redis
+ * has. Before the sale window opens the place is Q_PRE_QUEUE (number 0);
+ * the first join, poll or progress read after it draws the pre-queue's
+ * order (see src/lua/queue_prologue.lua). *p is set for QJ_NEW and
+ * QJ_AGAIN only.
  */
-enum queue_join queue_join(int64_t concert, const char *user, int verified, char sale,
-			   struct queue_place *p);
+enum queue_join queue_join(int64_t concert, const char *user, int verified,
+			   const struct queue_sale *sale, struct queue_place *p);
 
-/* The place of token number for user; also counts as a poll. 0 or -1. */
-int queue_poll(int64_t concert, const char *user, int64_t number, struct queue_place *p);
+/*
+ * The place of token number for user (0: a pre-queue place); an admitted
+ * turn is claimed by it (ACTIVE from then on, for queue.active_ttl).
+ * QJ_AGAIN when *p is set; QJ_SALE_UNKNOWN (number 0 only) as for
+ * queue_join(); QJ_DOWN.
+ */
+enum queue_join queue_poll(int64_t concert, const char *user, int64_t number,
+			   const struct queue_sale *sale, struct queue_place *p);
 
 /* The window over which the admission rate is measured, seconds. */
 #define QUEUE_RATE_WINDOW_S 10
 
 /* A concert's queue as everyone may see it (the progress document). */
 struct queue_progress {
-	char sale;			/* 't' on sale, 'f' not, 'n' no such concert */
+	char sale;			/* 'u' upcoming, 'o' on sale, 'c' closed (the
+					 * window), 'f' not on sale, 'n' no such concert */
+	int64_t opens_ms;		/* the sale's opening, Unix ms, 0 if none */
+	int64_t pre_queued;		/* in the pre-queue, not yet drawn */
 	int64_t served;			/* highest queue number admitted, 0 if none */
 	int64_t waiting;		/* people waiting */
 	int64_t admitted_recently;	/* admissions over QUEUE_RATE_WINDOW_S */
@@ -64,13 +89,15 @@ struct queue_progress {
 };
 
 /*
- * Read concert's progress into *p in one script, which admits nobody and
- * counts as nobody's poll. sale as for queue_join(): 0 uses the state
- * Redis has. Returns 0 when *p is set, 1 when Redis does not know the
- * sale state (read it from the database and call again with it), -1 when
- * Redis is unusable.
+ * Read concert's progress into *p in one script, which also runs
+ * admission (and the pre-queue's draw at the opening), so that the queue
+ * moves when nobody polls their own place; nobody's place is kept or
+ * claimed by it. sale as for queue_join(): NULL uses the state Redis has.
+ * Returns 0 when *p is set, 1 when Redis does not know the sale state
+ * (read it from the database and call again with it), -1 when Redis is
+ * unusable.
  */
-int queue_progress(int64_t concert, char sale, struct queue_progress *p);
+int queue_progress(int64_t concert, const struct queue_sale *sale, struct queue_progress *p);
 
 /* Whether the turn an ACTIVE token stands for is still on. */
 enum queue_turn {

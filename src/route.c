@@ -5,6 +5,7 @@
 
 #include "handlers.h"
 #include "metrics.h"
+#include "pool.h"
 
 #define B(f) (1u << (f))
 
@@ -54,6 +55,34 @@ route_table(int *n)
 {
 	*n = NROUTES;
 	return routes;
+}
+
+/* Does path start with prefix as whole segments ("/api/queues" but not "/api/queuesx")? */
+static int
+under(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int
+route_pool(const struct route *rt)
+{
+	static const char *const any[] = { "/api/ping", "/api/health", "/metrics" };
+	static const char *const signin[] = { "/api/sessions", "/api/accounts",
+					      "/api/providers", "/api/signin" };
+	size_t i;
+
+	for (i = 0; i < sizeof(any) / sizeof(any[0]); i++)
+		if (under(rt->pattern, any[i]))
+			return POOL_ALL;
+	if (under(rt->pattern, "/api/queues"))
+		return POOL_QUEUE;
+	for (i = 0; i < sizeof(signin) / sizeof(signin[0]); i++)
+		if (under(rt->pattern, signin[i]))
+			return POOL_SIGNIN;
+	return POOL_BOOKING;
 }
 
 int

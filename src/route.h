@@ -54,6 +54,15 @@ enum route_result route_find(const char *method, const char *path,
 /* The route table and its size, for metrics and documentation. */
 const struct route *route_table(int *n);
 
+/*
+ * The worker pool that serves rt (enum pool_class in pool.h), by the
+ * pattern's prefix: /api/queues... the queue pool; sessions, accounts and
+ * identity providers the sign-in pool; ping, health and /metrics any pool;
+ * everything else, new routes included, the booking pool. nginx's
+ * upstreams (conf/nginx/boxoffice.conf) follow the same prefixes.
+ */
+int route_pool(const struct route *rt);
+
 /* rt's position in the route table, -1 for NULL (no route matched). */
 int route_index(const struct route *rt);
 

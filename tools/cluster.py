@@ -12,9 +12,10 @@ is reachable and nothing outside can reach in):
 
     lb      .10  nginx (static site, micro-cache, FastCGI over TCP to the
                  app hosts), the third Redis Sentinel
-    app1    .21  boxoffice workers (spawn-fcgi + multiwatch on :9000),
-                 the sweeper
-    app2    .22  boxoffice workers
+    app1    .21  boxoffice workers, one spawn-fcgi + multiwatch per pool:
+                 booking on :9000, queue :9001, sign-in :9002 (nginx has
+                 an upstream per pool), the sweeper
+    app2    .22  boxoffice workers (the same three pools)
     db1-3   .31-.33  etcd member (:2379/:2380), Patroni (:8008) managing
                  PostgreSQL 15 (:5432), synchronous_mode on
     cache1  .41  Redis (:6379, first master) and a Sentinel (:26379)
@@ -89,17 +90,26 @@ SENTINEL_HOSTS = ("cache1", "cache2", "lb")
 # What runs where, in start order.
 SERVICES = {
     "lb": ("sentinel", "nginx"),
-    "app1": ("workers", "sweeper"),
-    "app2": ("workers",),
+    "app1": ("workers", "workers-queue", "workers-signin", "sweeper"),
+    "app2": ("workers", "workers-queue", "workers-signin"),
     "db1": ("etcd", "patroni"), "db2": ("etcd", "patroni"), "db3": ("etcd", "patroni"),
     "cache1": ("redis", "sentinel"), "cache2": ("redis", "sentinel"),
     "client": (),
 }
 PG_PORT, PATRONI_PORT, ETCD_PORT, ETCD_PEER_PORT = 5432, 8008, 2379, 2380
 REDIS_PORT, SENTINEL_PORT, FCGI_PORT, HTTP_PORT = 6379, 26379, 9000, 80
+# The worker pools on each app host (the bulkheads), each its own
+# spawn-fcgi on its own port and its own nginx upstream: the service
+# "workers" is the booking pool on FCGI_PORT, "workers-queue" and
+# "workers-signin" the others.
+POOL_SERVICES = {"booking": "workers", "queue": "workers-queue", "signin": "workers-signin"}
+POOL_PORTS = {"booking": FCGI_PORT, "queue": FCGI_PORT + 1, "signin": FCGI_PORT + 2}
 MASTER_NAME = "boxoffice"
 SCOPE = "boxoffice"
 WORKERS_PER_HOST = 4
+# Processes per pool on each app host: booking WORKERS_PER_HOST, the queue
+# (Redis only, fast) and sign-in fewer.
+POOL_PROCESSES = {"booking": WORKERS_PER_HOST, "queue": 2, "signin": 1}
 
 # Failover timing (Patroni's rule: loop_wait + 2 * retry_timeout <= ttl).
 # The leader key lives ttl seconds; a dead primary's key runs out at most
@@ -614,6 +624,9 @@ class Cluster:
             ("token", "key_file"): self.path("conf", "token.key"),
             ("http", "access_log"): "-",
             ("http", "workers"): str(WORKERS_PER_HOST),
+            ("pools", "booking"): str(WORKERS_PER_HOST),
+            ("pools", "queue"): str(POOL_PROCESSES["queue"]),
+            ("pools", "signin"): str(POOL_PROCESSES["signin"]),
             # The drills admit everyone at once unless they narrow it.
             ("queue", "max_active"): "100000",
             ("queue", "admit_per_second"): "100000",
@@ -648,20 +661,21 @@ class Cluster:
         return self.nsrun(host, [self.ctl_bin, "-c", self.conf_path(host)]
                           + [str(a) for a in args], timeout=timeout, check=check)
 
-    def worker_argv(self, host):
-        return [stackmod.SPAWN_FCGI, "-a", addr(host), "-p", str(FCGI_PORT), "-b", "1024",
-                "-n", "--", stackmod.MULTIWATCH, "-f", str(WORKERS_PER_HOST), "-r", "100000",
-                "-t", "1000", "-s", "TERM", "--", self.worker_bin,
-                "-c", self.conf_path(host)]
+    def worker_argv(self, host, pool="booking"):
+        return [stackmod.SPAWN_FCGI, "-a", addr(host), "-p", str(POOL_PORTS[pool]), "-b",
+                "1024", "-n", "--", stackmod.MULTIWATCH, "-f", str(POOL_PROCESSES[pool]),
+                "-r", "100000", "-t", "1000", "-s", "TERM", "--", self.worker_bin,
+                "-p", pool, "-c", self.conf_path(host)]
 
     def reload_workers(self, overrides):
         """Rewrite the settings and SIGHUP every worker on every app host."""
         self.worker_conf(overrides)
         for h in APP_HOSTS:
-            mw = self.pids.get(h, {}).get("workers")
-            if mw and stackmod.alive(mw):
-                for p in stackmod.children(mw):
-                    stackmod._signal(p, signal.SIGHUP)
+            for svc in POOL_SERVICES.values():
+                mw = self.pids.get(h, {}).get(svc)
+                if mw and stackmod.alive(mw):
+                    for p in stackmod.children(mw):
+                        stackmod._signal(p, signal.SIGHUP)
 
     # ------------------------------------------------------------ nginx
     def nginx_conf(self):
@@ -671,10 +685,12 @@ class Cluster:
         with open(os.path.join(self.srcdir, "conf", "nginx", "boxoffice.conf")) as f:
             text = f.read()
         text = stackmod.render_text(text, {
-            "LISTEN": "%s:%d" % (addr("lb"), HTTP_PORT), "SOCKET": "/nonexistent",
+            "LISTEN": "%s:%d" % (addr("lb"), HTTP_PORT), "QUEUE_SOCKET": "/nonexistent",
+            "SIGNIN_SOCKET": "/nonexistent", "BOOKING_SOCKET": "/nonexistent",
             "WWW_ROOT": os.path.join(self.srcdir, "www"), "LOG_DIR": self.path("lb", "logs"),
             "CACHE_DIR": os.path.join(prefix, "cache"), "RATE_LIMITS": "off"})
-        text = upstream_over_tcp(text, ["%s:%d" % (addr(h), FCGI_PORT) for h in APP_HOSTS],
+        text = upstream_over_tcp(text, {p: ["%s:%d" % (addr(h), POOL_PORTS[p])
+                                            for h in APP_HOSTS] for p in POOL_PORTS},
                                  os.path.join(self.srcdir, "conf", "nginx",
                                               "upstream-tcp.conf"))
         with open(site, "w") as f:
@@ -705,8 +721,9 @@ class Cluster:
         elif svc == "sentinel":
             self.spawn(host, svc, [REDIS_SENTINEL, self.sentinel_conf(host)],
                        cwd=self.path(host, "sentinel"))
-        elif svc == "workers":
-            self.spawn(host, svc, self.worker_argv(host))
+        elif svc in POOL_SERVICES.values():
+            pool = [p for p, v in POOL_SERVICES.items() if v == svc][0]
+            self.spawn(host, svc, self.worker_argv(host, pool))
         elif svc == "sweeper":
             script = 'while :; do "$0" -c "$1" sweep; sleep 5; done'
             self.spawn(host, svc, ["sh", "-c", script, self.ctl_bin, self.conf_path(host)])
@@ -778,7 +795,8 @@ class Cluster:
         for h in APP_HOSTS:
             self.start_host(h)
         for h in APP_HOSTS:
-            self.wait_port(h, FCGI_PORT)
+            for port in POOL_PORTS.values():
+                self.wait_port(h, port)
         self.start_service("lb", "nginx")
         self.wait_http("/api/health")
         log("up in %.0f s: %s (from the client namespace: ip netns exec %s curl %s)"
@@ -829,23 +847,26 @@ class Cluster:
 
 
 def upstream_over_tcp(site_text, servers, example_path):
-    """Replace the site's unix-socket upstream with the TCP one of
-    conf/nginx/upstream-tcp.conf (its upstream block and the timeouts it
-    names), listing servers."""
+    """Replace the site's unix-socket upstreams (one per worker pool) with
+    the TCP one of conf/nginx/upstream-tcp.conf (its upstream block and the
+    timeouts it names), listing servers[pool] in boxoffice_<pool>."""
     import re
     with open(example_path) as f:
         ex = f.read()
-    m = re.search(r"^upstream boxoffice_workers \{.*?^\}", ex, re.S | re.M)
+    m = re.search(r"^upstream boxoffice_\w+ \{.*?^\}", ex, re.S | re.M)
     if not m:
         raise ClusterError("%s: no upstream block" % example_path)
     block = m.group(0)
     line = re.search(r"^\s*server @SERVER@(.*)$", block, re.M)
-    rendered = block.replace(line.group(0), "\n".join(
-        "    server %s%s" % (s, line.group(1)) for s in servers))
-    new, n = re.subn(r"^upstream boxoffice_workers \{.*?^\}", lambda _: rendered,
-                     site_text, flags=re.S | re.M)
-    if n != 1:
-        raise ClusterError("the nginx site has no upstream boxoffice_workers block")
+    new = site_text
+    for pool, hosts in sorted(servers.items()):
+        rendered = re.sub(r"^upstream boxoffice_\w+ \{", "upstream boxoffice_%s {" % pool,
+                          block).replace(line.group(0), "\n".join(
+                              "    server %s%s" % (s, line.group(1)) for s in hosts))
+        new, n = re.subn(r"^upstream boxoffice_%s \{.*?^\}" % pool, lambda _: rendered,
+                         new, flags=re.S | re.M)
+        if n != 1:
+            raise ClusterError("the nginx site has no upstream boxoffice_%s block" % pool)
     # Directives of the example's "# site:" lines replace the site's own.
     for d in re.findall(r"^#\s*site:\s*(\S+)\s+([^;]+);", ex, re.M):
         new, n = re.subn(r"^(\s*)%s\s+[^;]+;" % re.escape(d[0]),

@@ -3,8 +3,9 @@
 // Iteration k (over all VUs) joins as user nthUser(k) in concert
 // floor(k / users) % CONCERTS + 1, so places are new until every (user,
 // concert) pair has joined once; after that a join returns the same live
-// place (still 201). Joiners do not poll afterwards: their places are
-// dropped after queue.abandon_after. Each joins with an operator's user
+// place (still 201). Joiners do not poll afterwards: once admitted, their
+// turns go unclaimed and are dropped after queue.claim_window. Each joins
+// with an operator's user
 // token of theirs (TOKEN_KEY_FILE, lib/common.js).
 //
 //   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/queue-token.js

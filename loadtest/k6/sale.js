@@ -14,8 +14,9 @@
 //   waiters  WAITER_VUS (100) VUs, each owning every WAITER_VUS-th user:
 //            they join them, spread over JOIN_SECONDS, then poll each
 //            still waiting user every POLL_EVERY (20) seconds, as a
-//            waiting page does, so that no place is dropped (the server
-//            drops waiters silent for queue.abandon_after, 60 s);
+//            waiting page did (a place needs no polling now, but a
+//            status poll claims an admitted turn, which the server drops
+//            when unclaimed for queue.claim_window, 60 s);
 //   buyers   BUYERS (250) VUs that take the users in queue order (buyer b:
 //            users b, b + BUYERS, ...): ask for the user's place again (the
 //            same place, a fresh token), poll it every second until
@@ -223,7 +224,7 @@ export function waiter() {
     if (soldOutWatch(state)) break;
     const still = [];
     // the users' pages poll at the same time, not one after the other: a
-    // round of one by one polls could outlast queue.abandon_after
+    // round of one by one polls could outlast queue.claim_window
     for (let i = 0; i < left.length; i += 10) {
       const chunk = left.slice(i, i + 10);
       const res = http.batch(chunk.map((e) => ({

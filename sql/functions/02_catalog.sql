@@ -1,7 +1,9 @@
 -- 02_catalog.sql: what a visitor reads: concerts, schedules, the seat map,
 -- each as the API's JSON answer built in one statement.
 
--- The concert list.
+-- The concert list. saleState is the sale window as of the answer:
+-- UPCOMING before sale_opens_at, CLOSED from sale_closes_at on, else
+-- ON_SALE (a cached copy is as old as cache.ttl_ms at most).
 CREATE OR REPLACE FUNCTION boxoffice_concerts_json() RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('concerts', COALESCE(json_agg(json_build_object(
@@ -9,6 +11,9 @@ LANGUAGE sql STABLE AS $$
                'onSale', c.on_sale,
                'saleOpensAt', boxoffice_ts(c.sale_opens_at),
                'saleClosesAt', boxoffice_ts(c.sale_closes_at),
+               'saleState', CASE WHEN c.sale_opens_at > now() THEN 'UPCOMING'
+                                 WHEN c.sale_closes_at <= now() THEN 'CLOSED'
+                                 ELSE 'ON_SALE' END,
                'firstShow', boxoffice_ts((SELECT min(starts_at) FROM schedules
                                           WHERE concert_id = c.id)))
                ORDER BY c.id), '[]'::json))::text
@@ -48,7 +53,9 @@ LANGUAGE sql STABLE AS $$
     FROM schedules sc
     CROSS JOIN LATERAL (
         SELECT json_agg(json_build_object('number', s.number, 'price', s.price,
-                                          'status', boxoffice_seat_status(s))
+                                          'status', boxoffice_seat_status(s),
+                                          'section', s.section, 'row', s.seat_row,
+                                          'label', s.label, 'tier', s.tier)
                         ORDER BY s.number) AS seats,
                min(s.hold_expires_at) FILTER (WHERE s.status = 'HELD'
                                                 AND s.hold_expires_at > now()) AS next_end

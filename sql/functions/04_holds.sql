@@ -39,8 +39,13 @@ DECLARE
 BEGIN
     -- The user's row serialises that user's holds, so the limit holds.
     -- Schedules do not change during a sale, so checking one in the same
-    -- statement reads nothing stale.
-    SELECT EXISTS (SELECT 1 FROM schedules WHERE id = p_schedule AND concert_id = p_concert)
+    -- statement reads nothing stale. sched_ok: NULL if the schedule is not
+    -- the concert's, false outside the concert's sale window (before
+    -- sale_opens_at, from sale_closes_at on), true inside it.
+    SELECT (SELECT (c.sale_opens_at IS NULL OR c.sale_opens_at <= now())
+                   AND (c.sale_closes_at IS NULL OR c.sale_closes_at > now())
+            FROM schedules sc JOIN concerts c ON c.id = sc.concert_id
+            WHERE sc.id = p_schedule AND sc.concert_id = p_concert)
     INTO sched_ok
     FROM users WHERE id = p_user FOR UPDATE;
     IF NOT FOUND THEN
@@ -49,8 +54,11 @@ BEGIN
         code := CASE WHEN FOUND THEN 'USER_NOT_FOUND' ELSE 'SCHEDULE_NOT_FOUND' END;
         RETURN;
     END IF;
-    IF NOT sched_ok THEN
+    IF sched_ok IS NULL THEN
         code := 'SCHEDULE_NOT_FOUND'; RETURN;
+    END IF;
+    IF NOT sched_ok THEN
+        code := 'NOT_ON_SALE'; RETURN;
     END IF;
 
     -- This statement starts after the user lock is granted, so the counts

@@ -5,7 +5,11 @@
 -- anything up: user i has UUID 00000000-0000-4000-8000-<i, 12 digits>,
 -- concert ids are 1..concerts, schedule ids are 1..concerts*schedules with
 -- schedule (c-1)*schedules + s belonging to concert c, seats are numbered
--- from 1. Running it again adds what is missing and changes nothing else.
+-- from 1, in three halls whose plans put the first fifth of the seats (at
+-- least one) in tier premium at 150000 and the rest in tier standard at
+-- 90000 (boxoffice_demo_catalog). Running it again adds what is missing;
+-- it removes nothing, and changes only what differs from the demo
+-- catalogue of these sizes where no seat held or sold stands in the way.
 
 CREATE OR REPLACE FUNCTION boxoffice_user_uuid(i bigint) RETURNS uuid
 LANGUAGE sql IMMUTABLE STRICT AS $$
@@ -22,26 +26,10 @@ BEGIN
         RAISE EXCEPTION 'boxoffice_seed: sizes must be non-negative';
     END IF;
 
-    INSERT INTO concerts (id, title, venue, on_sale)
-    SELECT c, 'Concert ' || c, 'Hall ' || (1 + (c - 1) % 3), true
-    FROM generate_series(1, p_concerts) AS c
-    ON CONFLICT (id) DO NOTHING;
-
-    INSERT INTO schedules (id, concert_id, starts_at, total_seats)
-    SELECT (c - 1) * p_schedules + s, c,
-           timestamptz '2027-06-01 19:30:00+00' + (c - 1) * interval '7 days'
-               + (s - 1) * interval '1 day',
-           p_seats
-    FROM generate_series(1, p_concerts) AS c,
-         generate_series(1, p_schedules) AS s
-    ON CONFLICT (id) DO NOTHING;
-
-    -- The first fifth of every hall is the expensive block.
-    INSERT INTO seats (schedule_id, number, price)
-    SELECT sc.id, n, CASE WHEN n <= greatest(p_seats / 5, 1) THEN 150000 ELSE 90000 END
-    FROM schedules sc, generate_series(1, p_seats) AS n
-    WHERE sc.id <= p_concerts * p_schedules
-    ON CONFLICT (schedule_id, number) DO NOTHING;
+    -- The concerts, schedules and seats are a catalogue like any other
+    -- (sql/functions/10_venues.sql), imported without removing anything.
+    PERFORM boxoffice_catalog_import(boxoffice_demo_catalog(p_concerts, p_schedules, p_seats),
+                                     false);
 
     WITH fresh AS (
         INSERT INTO users (id, name, balance)

@@ -7,48 +7,52 @@
 -- sale_ttl_ms; use_cached_sale '1' lets a cached state answer. A user
 -- Redis has not seen before is first confirmed in the database by the
 -- caller, then joined with verified '1', which remembers them in the
--- known-users set.
--- Replies: {'SALE'} (state unknown), {'SALE', state, cached} (not on sale
--- or no such concert), {'UNKNOWN', cached}, or the place followed by fresh
--- (1: a new number) and cached (1: the sale state came from Redis).
+-- known-users set. Before the sale opens a join is a place in the
+-- pre-queue (no number yet); after it closes joins are refused.
+-- Replies: {'SALE'} (state unknown), {'SALE', phase, cached} (not on sale,
+-- closed or no such concert), {'UNKNOWN', cached}, {'DRAW'} (the
+-- pre-queue is to be drawn: call again with a seed), or the place
+-- followed by fresh (1: a new place), cached (1: the sale state came from
+-- Redis) and the opening (ms, 0 if none).
 
-local sale, cached = given_sale, 0
-if sale == '' then
-  if use_cached_sale == '1' then sale = redis.call('GET', sale_key) end
-  if not sale then return {'SALE'} end
-  cached = 1
-elseif tonumber(sale_ttl_ms) > 0 then
-  redis.call('SET', sale_key, sale, 'PX', sale_ttl_ms)
-end
-if sale ~= 't' then return {'SALE', sale, cached} end
+local phase, opens, cached = sale_phase()
+if not phase then return {'SALE'} end
+if phase ~= 'o' and phase ~= 'u' then return {'SALE', phase, cached} end
 if verified == '1' then redis.call('SADD', known_users, user)
 elseif redis.call('SISMEMBER', known_users, user) == 0 then return {'UNKNOWN', cached} end
+if phase == 'u' and redis.call('EXISTS', seed) == 0 then
+  -- before the opening: arrival order, which the draw will forget
+  local fresh = redis.call('ZADD', pre, 'NX', redis.call('ZCARD', pre) + 1, user)
+  return {0, 'PRE_QUEUE', 0, 0, now, 0, 0, fresh, cached, opens}
+end
+if draw_due() then
+  if given_seed == '' then return {'DRAW'} end
+  do_draw()
+end
 admit(false)
 local p
 local n = redis.call('HGET', num, user)
 if n then
   n = tonumber(n)
   local a = redis.call('ZSCORE', active, user)
-  if a and tonumber(a) > now then
-    p = {n, 'ACTIVE', 0, tonumber(a), now, 0, 0}
-  elseif a then
+  if a and tonumber(a) <= now then
     -- a turn that has run out, not yet tidied by admit(): it is over
     redis.call('ZREM', active, user)
     redis.call('HINCRBY', stats, 'expired', 1)
   else
-    local r = redis.call('ZRANK', wait, user)
-    if r then p = waiting(n, r) end
+    p = place(n)
+    if p[2] == 'EXPIRED' then p = nil end
   end
-  if p then p[8] = 0; p[9] = cached; return p end
+  if p then p[8] = 0; p[9] = cached; p[10] = opens; return p end
 end
 -- a new place, at the back of the queue
 n = redis.call('INCR', seq)
 redis.call('HSET', num, user, n)
 redis.call('HINCRBY', stats, 'joined', 1)
-local room = redis.call('ZCARD', active) < max_active
+local room = redis.call('ZCARD', active) + redis.call('ZCARD', claim) < max_active
 if room and redis.call('EXISTS', wait) == 0
    and redis.call('ZCOUNT', admits, now - 999, '+inf') < per_sec then
-  -- nobody waiting and room: straight in, same effect as admit()
+  -- nobody waiting and room: straight in, admitted and claimed at once
   redis.call('ZADD', active, now + ttl_ms, user)
   redis.call('ZADD', admits, now, n)
   redis.call('HINCRBY', stats, 'admitted', 1)
@@ -66,5 +70,5 @@ else
     p = waiting(n, redis.call('ZCARD', wait) - 1)
   end
 end
-p[8] = 1; p[9] = cached
+p[8] = 1; p[9] = cached; p[10] = opens
 return p

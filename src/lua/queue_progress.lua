@@ -1,26 +1,24 @@
 -- queue_progress.lua: a concert's queue as everyone may see it, for the
--- public progress document. Reads only (but for the sale state), and runs
--- no admission: a crowd polling it, which nginx answers from its cache
--- anyway, neither moves the queue nor keeps anyone's place.
---
--- The sale state is the one queue_join.lua keeps beside the queue: on a
--- miss the caller reads it from the database and calls again with it
--- (given_sale), which stores it for sale_ttl_ms.
--- Replies {'SALE'} (state unknown), or {sale state, highest number
--- admitted, waiting count, admissions in the last window_ms, Redis time}.
+-- public progress document (after queue_prologue.lua). It runs admission
+-- (admit(), O(admitted)) and, at the opening, the pre-queue's draw: the
+-- queue moves even when nobody polls their own place, while nginx keeps
+-- the document a second, so a crowd of readers costs about one run per
+-- second. Nobody's place is read or kept by it.
+-- Replies {'SALE'} (state unknown), {'DRAW'} (call again with a seed), or
+-- {phase, highest number admitted, waiting count, admissions in the last
+-- window_ms, Redis time, opening ms (0: none), pre-queue size}.
 
-local served, wait, admits, sale_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local given_sale, sale_ttl_ms, use_cached_sale = ARGV[1], ARGV[2], ARGV[3]
-local window_ms = tonumber(ARGV[4])
-
-local sale = given_sale
-if sale == '' then
-  if use_cached_sale == '1' then sale = redis.call('GET', sale_key) end
-  if not sale then return {'SALE'} end
-elseif tonumber(sale_ttl_ms) > 0 then
-  redis.call('SET', sale_key, sale, 'PX', sale_ttl_ms)
+-- verified '1': run admission ('0' in maintenance, when nobody can claim).
+local window_ms, admitting = number, verified == '1'
+local phase, opens = sale_phase()
+if not phase then return {'SALE'} end
+if admitting and phase ~= 'u' and phase ~= 'n' and phase ~= 'f' and draw_due() then
+  if given_seed == '' then return {'DRAW'} end
+  do_draw()
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return {sale, tonumber(redis.call('GET', served) or '0'), redis.call('ZCARD', wait),
-        redis.call('ZCOUNT', admits, now - window_ms + 1, '+inf'), now}
+if phase ~= 'n' and admitting then admit(false) end
+local waiting_n = redis.call('ZCARD', wait)
+local pre_n = 0
+if redis.call('EXISTS', seed) == 0 then pre_n = redis.call('ZCARD', pre) end
+return {phase, tonumber(redis.call('GET', served) or '0'), waiting_n,
+        redis.call('ZCOUNT', admits, now - window_ms + 1, '+inf'), now, opens, pre_n}

@@ -84,16 +84,25 @@ test('journey: sign in -> concert list -> dates -> waiting room -> seat map -> h
   await assertAttr(page.locator('[data-seat="1"]'), 'data-status', 'SOLD');
   await assertAttr(page.locator('[data-seat="2"]'), 'data-status', 'SOLD');
   const label = await page.locator('[data-seat="3"]').getAttribute('aria-label');
-  assert.match(label, /^Seat 3, [\d,.\s]+ credits, available$/);
+  assert.match(label, /^Seat 3 \(Front, row A, A-3\), [\d,.\s]+ credits, available$/);
+  // the plan: sections, rows labelled, the tiers' prices in the legend
+  assert.deepEqual(await page.locator('#seat-grid .section-name').allTextContents(), ['Front', 'Stalls']);
+  assert.equal(await page.locator('.seat-row[data-row="B"] .seat').count(), 10);
+  assert.equal(await page.locator('[data-seat="14"]').textContent(), '6', 'seat 14 is B-6');
+  assert.match(await page.locator('#seat-legend [data-tier="premium"]').textContent(), /^premium: [\d,.\s]+ credits$/);
+  assert.match(await page.locator('#seat-legend [data-tier="standard"]').textContent(), /^standard: [\d,.\s]+ credits$/);
   assert.match(await page.locator('#turn-timer').textContent(), /^\d+:\d\d$/);
   await shot(page, 'journey', 'seat-map');
 
   // --- choose a seat with the keyboard only: the map is one tab stop,
-  // arrows move, Enter holds. Seat 3 (first free) -> down a row -> right.
+  // arrows move, Enter holds. Seat 3 (A-3, first free) -> down to the same
+  // place of row B (B-3, seat 11: row A has the 8 premium seats) -> right
+  // three times to B-6, seat 14.
   await page.locator('[data-seat="3"]').focus();
   assert.equal(await page.locator('[data-seat="3"]').getAttribute('tabindex'), '0');
   await page.keyboard.press('ArrowDown');
-  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.seat), '11');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
   assert.equal(await page.evaluate(() => document.activeElement.dataset.seat), '14');
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/reservations\/[0-9a-f-]{36}$/);

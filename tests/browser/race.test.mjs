@@ -59,7 +59,7 @@ test('race: two browsers click the same seat at once; one holds it, the other se
   assert.doesNotMatch(text, /[{}"]/, 'no raw JSON in the message');
   const cell = loser.locator(`[data-seat="${seat}"]`);
   assert.equal(await cell.getAttribute('data-status'), 'HELD');
-  assert.match(await cell.getAttribute('aria-label'), new RegExp(`^Seat ${seat}, .* held by someone else$`));
+  assert.match(await cell.getAttribute('aria-label'), new RegExp(`^Seat ${seat} \\(Stalls, row [A-Z], [A-Z]-\\d+\\), .* held by someone else$`));
   assert.equal(await cell.getAttribute('aria-disabled'), 'true');
   // ... and stays held after the next live refresh from the server.
   const updated = await loser.locator('#seats-updated').textContent();

@@ -440,7 +440,7 @@ class Ctx:
             time.sleep(0.05)
         raise DrillFailure("user %d never became ACTIVE in concert %d" % (user, concert))
 
-    def redis_queue(self, concert, parts=("seq", "num", "wait", "seen", "active", "admits",
+    def redis_queue(self, concert, parts=("seq", "num", "wait", "claim", "active", "admits",
                                           "stats")):
         """The exact state of a concert's queue, read from Redis."""
         out = {}
@@ -456,8 +456,8 @@ class Ctx:
 
     def reset_queue(self, concert):
         keys = ["q:{%d}:%s" % (concert, p) for p in
-                ("seq", "num", "wait", "seen", "active", "admits", "stats", "tick",
-                 "served")]
+                ("seq", "num", "wait", "claim", "active", "admits", "stats", "tick",
+                 "served", "pre", "seed", "draw")]
         self.stack.redis("DEL", *keys)
 
     def user_token(self, user, seconds=3600):

@@ -11,7 +11,9 @@ psql(), psql_value(), redis(), redis_cli(), ctl(), reload(), stop_server(),
 pause_server(), ...), self.http/get and the assertions of the API
 contract. `stackmod` is boxoffice_dev.stack (StackError, free_port, NGINX,
 lighttpd_check, ...); `destructive` marks a test class or method that
-stops or breaks a server: the runner runs those after all the others.
+stops or breaks a server: the runner runs those after all the others;
+`heavy` marks a load or statistics test that the sanitizer build skips
+(BOXOFFICE_SKIP_HEAVY=1).
 
 Run without the runner (PYTHONPATH=tools python3 -m unittest ...), the
 first test starts its own stack and stops it at exit.
@@ -33,7 +35,7 @@ import unittest
 from boxoffice_dev import redis as redisc
 from boxoffice_dev import runner
 from boxoffice_dev import stack as stackmod
-from boxoffice_dev.runner import builddir, destructive, srcdir  # noqa: F401
+from boxoffice_dev.runner import builddir, destructive, heavy, srcdir  # noqa: F401
 
 sys.dont_write_bytecode = True
 

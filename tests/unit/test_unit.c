@@ -15,9 +15,74 @@
 #include "jsoncheck.h"
 #include "keys.h"
 #include "lua_scripts.h"
+#include "pool.h"
 #include "route.h"
 #include "token.h"
 #include "valid.h"
+
+/* The pool of a pattern, through a route made for it (route_pool reads only the pattern). */
+static int
+pool_of(const char *pattern)
+{
+	struct route rt = { "GET", pattern, AUTH_NONE, NULL, 0, 0, 0, 0 };
+
+	return route_pool(&rt);
+}
+
+START_TEST(route_pools_by_prefix)
+{
+	const struct route *table;
+	struct config conf;
+	char err[256];
+	int i, n, c, seen[POOL__MAX] = { 0 };
+
+	ck_assert_int_eq(pool_of("/api/queues/token"), POOL_QUEUE);
+	ck_assert_int_eq(pool_of("/api/queues/status"), POOL_QUEUE);
+	ck_assert_int_eq(pool_of("/api/queues/{concertId}/progress"), POOL_QUEUE);
+	ck_assert_int_eq(pool_of("/api/sessions"), POOL_SIGNIN);
+	ck_assert_int_eq(pool_of("/api/sessions/oidc"), POOL_SIGNIN);
+	ck_assert_int_eq(pool_of("/api/accounts"), POOL_SIGNIN);
+	ck_assert_int_eq(pool_of("/api/providers/{name}"), POOL_SIGNIN);
+	ck_assert_int_eq(pool_of("/api/ping"), POOL_ALL);
+	ck_assert_int_eq(pool_of("/api/health"), POOL_ALL);
+	ck_assert_int_eq(pool_of("/metrics"), POOL_ALL);
+	/* Everything else, routes added later included, is booking. */
+	ck_assert_int_eq(pool_of("/api/concerts"), POOL_BOOKING);
+	ck_assert_int_eq(pool_of("/api/payments"), POOL_BOOKING);
+	ck_assert_int_eq(pool_of("/api/me/tickets"), POOL_BOOKING);
+	ck_assert_int_eq(pool_of("/api/tickets/{code}"), POOL_BOOKING);
+	ck_assert_int_eq(pool_of("/api/users/{userId}/tickets"), POOL_BOOKING);
+	/* Whole segments only. */
+	ck_assert_int_eq(pool_of("/api/queuesx"), POOL_BOOKING);
+	ck_assert_int_eq(pool_of("/api/sessionsx"), POOL_BOOKING);
+	ck_assert_int_eq(pool_of("/api/pingx"), POOL_BOOKING);
+	/* Every route of the table has a pool; each pool serves something. */
+	table = route_table(&n);
+	for (i = 0; i < n; i++) {
+		c = route_pool(&table[i]);
+		ck_assert(c >= POOL_ALL && c < POOL__MAX);
+		seen[c]++;
+	}
+	for (c = 0; c < POOL__MAX; c++)
+		ck_assert_msg(seen[c] > 0, "no route in pool %s", pool_names[c]);
+	/* The pools' sizes: settings with bounds, all processes by default. */
+	config_defaults(&conf);
+	ck_assert_int_eq(conf.pool_queue, 64);
+	ck_assert_int_eq(conf.pool_signin, 64);
+	ck_assert_int_eq(conf.pool_booking, 64);
+	ck_assert_int_eq(config_set(&conf, "pools", "queue", "4", err, sizeof(err)), 0);
+	ck_assert_int_eq(conf.pool_queue, 4);
+	ck_assert_int_eq(config_set(&conf, "pools", "booking", "0", err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set(&conf, "pools", "signin", "65", err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set(&conf, "pools", "tickets", "1", err, sizeof(err)), -1);
+	ck_assert_int_eq(pool_parse("queue"), POOL_QUEUE);
+	ck_assert_int_eq(pool_parse("signin"), POOL_SIGNIN);
+	ck_assert_int_eq(pool_parse("booking"), POOL_BOOKING);
+	ck_assert_int_eq(pool_parse("all"), POOL_ALL);
+	ck_assert_int_eq(pool_parse("tickets"), -1);
+	ck_assert_int_eq(pool_parse(""), -1);
+}
+END_TEST
 
 START_TEST(route_matches_patterns_and_captures)
 {
@@ -392,7 +457,7 @@ START_TEST(config_rejects_bad_values)
 	ck_assert_int_eq(config_set(&c, "nope", "x", "1", err, sizeof(err)), -1);
 	ck_assert_int_eq(c.max_active, 200);
 
-	path = write_temp("[queue]\nmax_active = 5\nabandon_after = 1\n");
+	path = write_temp("[queue]\nmax_active = 5\nclaim_window = 0\n");
 	ck_assert_int_eq(config_load(path, &c, err, sizeof(err)), -1);
 	ck_assert(strstr(err, ":3:") != NULL);
 	unlink(path);
@@ -838,6 +903,7 @@ suite(void)
 	TCase *tc = tcase_create("unit");
 
 	tcase_add_test(tc, route_matches_patterns_and_captures);
+	tcase_add_test(tc, route_pools_by_prefix);
 	tcase_add_test(tc, route_rejects_unknown_paths_and_methods);
 	tcase_add_test(tc, valid_integers_from_json_and_strings);
 	tcase_add_test(tc, valid_uuids_and_keys);

@@ -3,7 +3,7 @@
     python3 -m boxoffice_dev up      --dir DIR [--http-port P] [--pg-port P]
                      [--replica-port P] [--redis-port P] [--workers N]
                      [--seed C,S,N,U] [--set section.key=value ...]
-                     [--rate-limits on|off]
+                     [--rate-limits on|off] [--pools on|off]
     python3 -m boxoffice_dev down    --dir DIR
     python3 -m boxoffice_dev status  --dir DIR
     python3 -m boxoffice_dev reload  --dir DIR [--set section.key=value ...]
@@ -22,7 +22,8 @@ import sys
 
 from .errors import StackError
 from .render import parse_overrides
-from .stack import APP_DB, DEFAULT_SRCDIR, PG_BIN, PG_SUPERUSER, Stack, lighttpd_check
+from .stack import (APP_DB, DEFAULT_SRCDIR, PG_BIN, PG_SUPERUSER, POOLS, Stack,
+                    lighttpd_check, parse_pools)
 
 
 def _cli_stack(args, load=True):
@@ -51,6 +52,9 @@ def main(argv=None):
     up.add_argument("--max-workers", type=int, default=16,
                     help="processes started; `workers` of them take requests")
     up.add_argument("--nginx-workers", default="1")
+    up.add_argument("--pools", choices=("on", "off"), default="on",
+                    help="on: queue, sign-in and booking workers apart (the "
+                         "bulkheads), --workers split among them; off: one pool")
     up.add_argument("--seed", default="5,4,50,1000",
                     help="concerts,schedules,seats,users")
     up.add_argument("--no-seed", action="store_true")
@@ -65,7 +69,8 @@ def main(argv=None):
     ps.add_argument("--replica", action="store_true")
     ps.add_argument("args", nargs=argparse.REMAINDER)
     wk = common(sub.add_parser("workers", help="pool size: how many workers take requests"))
-    wk.add_argument("n", type=int)
+    wk.add_argument("n", nargs="+", metavar="N | POOL=N",
+                    help="N (split among the pools), or queue=N signin=N booking=N")
     rt = common(sub.add_parser("routing", help="read routing: replica or primary"))
     rt.add_argument("mode", choices=("replica", "primary"))
     ca = common(sub.add_parser("cache", help="read cache: on, off or bypass"))
@@ -105,8 +110,16 @@ def main(argv=None):
             pids = st.reload(parse_overrides(args.set), sig=sig)
             print("reloaded %d workers (%s)" % (len(pids), " ".join(map(str, pids))))
         elif args.cmd == "workers":
-            st.set_workers(args.n)
-            print("%d of %d workers take requests" % (args.n, st.processes))
+            if st.pools:
+                st.set_pools(parse_pools(args.n))
+                print("%s take requests (of %s processes started)" % (
+                    ", ".join("%s %d" % (p, st.pools[p]) for p in POOLS),
+                    ", ".join("%s %d" % (p, st.pool_processes[p]) for p in POOLS)))
+            else:
+                if len(args.n) != 1 or not args.n[0].isdigit():
+                    raise StackError("this stack runs one undivided pool: ./dev workers N")
+                st.set_workers(int(args.n[0]))
+                print("%s of %d workers take requests" % (args.n[0], st.processes))
         elif args.cmd in ("routing", "cache", "maintenance"):
             key = {"routing": ("database", "read_routing"), "cache": ("redis", "cache"),
                    "maintenance": ("http", "maintenance")}[args.cmd]
@@ -161,7 +174,8 @@ def _cmd_up(args):
                replica_port=args.replica_port, redis_port=args.redis_port,
                workers=args.workers, max_workers=args.max_workers, overrides=overrides,
                seed=dict(zip(("concerts", "schedules", "seats", "users"), sizes)),
-               rate_limits=args.rate_limits == "on", nginx_workers=args.nginx_workers)
+               rate_limits=args.rate_limits == "on", nginx_workers=args.nginx_workers,
+               pools=args.pools == "on")
     st.start(seed=not args.no_seed)
     print()
     print("boxoffice is up (%s)" % d)

@@ -3,7 +3,8 @@ a developer's stack never needs.
 
 TestStack is a Stack that also pauses and resumes servers (a hung host),
 kills workers and waits for their respawn, and runs extra front ends
-(a second nginx with rate limits, lighttpd) in front of the same workers.
+(a second nginx with rate limits, lighttpd) in front of the same workers,
+and divided worker pools beside the stack's own (start_side_pools).
 reap_orphans() stops the stacks of test runs that died without tearing
 down (their owner_pid is gone).
 """
@@ -15,8 +16,10 @@ import subprocess
 import time
 
 from .errors import StackError
-from .procs import alive, free_port, port_in_use, process_tree, send_signal, terminate
-from .stack import LIGHTTPD, Stack, _log_default, render_lighttpd
+from .procs import (alive, children, free_port, port_in_use, process_tree, send_signal,
+                    terminate)
+from .stack import (LIGHTTPD, MULTIWATCH, POOLS, SPAWN_FCGI, Stack, _log_default,
+                    render_lighttpd)
 
 
 class TestStack(Stack):
@@ -30,6 +33,11 @@ class TestStack(Stack):
         for key in [k for k in list(self.pids) if k.startswith("nginx-")]:
             try:
                 self.stop_extra_nginx(key[len("nginx-"):])
+            except Exception as e:
+                errors.append(e)
+        for name in sorted({k.split("-")[1] for k in self.pids if k.startswith("side-")}):
+            try:
+                self.stop_side_pools(name)
             except Exception as e:
                 errors.append(e)
         try:
@@ -75,13 +83,14 @@ class TestStack(Stack):
         return self.wait_workers(exclude=killed, timeout=timeout, stable=0.2)
 
     # ------------------------------------------------ extra front ends
-    def start_extra_nginx(self, rate_limits=True, name="ratelimited"):
+    def start_extra_nginx(self, rate_limits=True, name="ratelimited", sockets=None):
         """A second nginx on a free port in front of the same workers (e.g. with
-        the production rate limits on). Returns its port; stopped by stop()."""
+        the production rate limits on), or of other workers' sockets ({pool:
+        path}). Returns its port; stopped by stop()."""
         port = free_port(exclude=set(self.ports.values()))
         key = "nginx-" + name
         self.start_nginx(prefix=self.path("nginx-" + name), http_port=port,
-                         rate_limits=rate_limits, tag="-" + name, key=key)
+                         rate_limits=rate_limits, tag="-" + name, key=key, sockets=sockets)
         self.ports[key] = port
         self.save_state()
         return port
@@ -91,6 +100,81 @@ class TestStack(Stack):
         terminate(self.pids.pop(key, None), signal.SIGTERM, timeout=10)
         self.ports.pop(key, None)
         self._procs.pop(key, None)
+        self.save_state()
+
+    # ------------------------------------------------------ side pools
+    def side_conf(self, name):
+        return self.path(name, "boxoffice.conf")
+
+    def write_side_conf(self, name, sizes, overrides=None):
+        """(Re)write the side pools' settings file: the stack's own, with
+        the pools' sizes, their own access log and overrides."""
+        over = {("pools", p): str(n) for p, n in sizes.items()}
+        over[("http", "access_log")] = self.path(name, "access.log")
+        over.update(overrides or {})
+        path = self.side_conf(name)
+        with open(path + ".tmp", "w") as f:
+            f.write(self.render_config(over))
+        os.chmod(path + ".tmp", 0o600)
+        os.replace(path + ".tmp", path)
+
+    def side_pids(self, name, pool=None):
+        out = []
+        for p in ([pool] if pool else POOLS):
+            mw = self.pids.get("side-%s-%s" % (name, p))
+            if mw and alive(mw):
+                out.extend(c for c in children(mw) if alive(c))
+        return sorted(out)
+
+    def reload_side_pools(self, name, sizes, overrides=None):
+        """New sizes for the side pools; SIGHUP every one of their workers."""
+        self.write_side_conf(name, sizes, overrides)
+        for pid in self.side_pids(name):
+            send_signal(pid, signal.SIGHUP)
+
+    def start_side_pools(self, sizes, name="pools", overrides=None, nginx=True):
+        """Divided workers beside the stack's own undivided ones, on the same
+        servers: per pool, sizes[pool] processes (`boxoffice -p POOL`) on a
+        socket of its own under DIR/name/, with a settings file of their own
+        (so their shared counters and pool slots are theirs), and with nginx
+        a second nginx whose three upstreams point at them. Returns
+        ({pool: socket}, nginx port or None); stopped by stop()."""
+        os.makedirs(self.path(name), exist_ok=True)
+        self.write_side_conf(name, sizes, overrides)
+        sockets = {p: self.path(name, p + ".sock") for p in POOLS}
+        for p in POOLS:
+            if os.path.exists(sockets[p]):
+                os.unlink(sockets[p])
+            logf = open(self.path(name, "worker.log"), "a")
+            proc = subprocess.Popen(
+                [SPAWN_FCGI, "-s", sockets[p], "-M", "0666", "-n", "--", MULTIWATCH, "-f",
+                 str(sizes[p]), "-r", "100000", "-t", "1000", "-s", "TERM", "--",
+                 self.worker_bin, "-p", p, "-c", self.side_conf(name)],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                cwd=self.dir, start_new_session=True)
+            logf.close()
+            self._procs["side-%s-%s" % (name, p)] = proc
+            self.pids["side-%s-%s" % (name, p)] = proc.pid
+        self.save_state()
+        deadline = time.time() + 20
+        while not all(os.path.exists(sockets[p]) and len(self.side_pids(name, p)) == sizes[p]
+                      for p in POOLS):
+            if time.time() > deadline:
+                self.stop_side_pools(name)
+                raise StackError("side pools %s did not start; see %s"
+                                 % (name, self.path(name, "worker.log")))
+            time.sleep(0.05)
+        port = self.start_extra_nginx(rate_limits=False, name=name, sockets=sockets) \
+            if nginx else None
+        return sockets, port
+
+    def stop_side_pools(self, name="pools"):
+        if ("nginx-" + name) in self.pids:
+            self.stop_extra_nginx(name)
+        for p in POOLS:
+            key = "side-%s-%s" % (name, p)
+            terminate(self.pids.pop(key, None), signal.SIGTERM, timeout=10)
+            self._procs.pop(key, None)
         self.save_state()
 
     def start_lighttpd(self):

@@ -230,6 +230,16 @@ def destructive(obj):
     return obj
 
 
+def heavy(obj):
+    """Mark a test class or method whose point is load or statistics (many
+    clients, a long run, a large sample) rather than a code path the other
+    tests miss. BOXOFFICE_SKIP_HEAVY=1 skips it: the sanitizer build sets it,
+    since there the instrumented workers run such a test several times
+    slower and it proves nothing the plain run has not."""
+    return unittest.skipIf(os.environ.get("BOXOFFICE_SKIP_HEAVY") == "1",
+                           "heavy test (BOXOFFICE_SKIP_HEAVY=1)")(obj)
+
+
 def is_destructive(test):
     method = getattr(test, getattr(test, "_testMethodName", ""), None)
     return bool(getattr(method, "boxoffice_destructive", False)

@@ -10,7 +10,8 @@ all bound to 127.0.0.1, everything they write kept inside the directory:
     DIR/pg/replica         when run as root; sockets live in DIR/pg)
     DIR/redis/           redis.conf, AOF and RDB files
     DIR/nginx/           nginx.conf, boxoffice.conf (site), temp dirs, pid
-    DIR/run/             boxoffice.sock (the workers' FastCGI socket)
+    DIR/run/             boxoffice.sock (the workers' FastCGI socket), or with
+                         pools queue.sock, signin.sock, booking.sock
     DIR/logs/            every log: access.log (workers), worker.log,
                          nginx-*.log, boxoffice-*.log, postgresql-*.log,
                          redis.log, ctl.log
@@ -55,6 +56,33 @@ REPLICA_NAME = "boxoffice-replica"   # cluster_name in conf/postgresql/replica.c
 
 DEFAULT_SEED = {"concerts": 5, "schedules": 4, "seats": 50, "users": 1000}
 SERVERS = ("primary", "replica", "redis")
+# The worker pools of a divided stack (the bulkheads; `boxoffice -p POOL`),
+# in the order nginx's upstreams name them.
+POOLS = ("queue", "signin", "booking")
+
+
+def split_pools(n):
+    """N workers split into pools: a quarter queue, an eighth sign-in, the
+    rest booking, each at least 1 (so fewer than 3 gives 3)."""
+    n = int(n)
+    queue, signin = max(1, n // 4), max(1, n // 8)
+    return {"queue": queue, "signin": signin, "booking": max(1, n - queue - signin)}
+
+
+def parse_pools(items):
+    """['queue=4', 'booking=12'] or ['16'] -> {'queue': 4, ...}: named
+    sizes (the ones not named keep None), or one total split."""
+    if len(items) == 1 and items[0].isdigit():
+        return split_pools(items[0])
+    res = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in POOLS or not value.isdigit():
+            raise StackError("pool size %r: expected N or queue=N signin=N booking=N" % item)
+        res[name] = int(value)
+    if not res:
+        raise StackError("no pool sizes given")
+    return res
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SRCDIR = os.path.dirname(os.path.dirname(HERE))
@@ -115,7 +143,7 @@ class Stack(Managed):
                  pg_port=0, replica_port=0, redis_port=0, workers=4,
                  seed=None, overrides=None, rate_limits=False,
                  nginx_workers=1, replica=True, max_workers=8, sweeper=True,
-                 log=_log_default):
+                 pools=None, log=_log_default):
         self.dir = os.path.abspath(directory)
         self.srcdir = os.path.abspath(srcdir or DEFAULT_SRCDIR)
         self.builddir = os.path.abspath(builddir or self.srcdir)
@@ -125,6 +153,17 @@ class Stack(Managed):
         # multiwatch starts this many processes; http.workers of them take
         # requests, so the pool can grow and shrink with a reload.
         self.processes = max(int(workers), int(max_workers))
+        # Divided into pools (each its own socket, multiwatch and nginx
+        # upstream) when pools is True (workers and max_workers split by
+        # split_pools) or a {pool: size} dict; None: one undivided set.
+        self.pools = None
+        self.pool_processes = None
+        if pools:
+            self.pools = dict(split_pools(workers) if pools is True else pools)
+            most = split_pools(max_workers)
+            self.pool_processes = {p: max(self.pools[p], most[p]) for p in POOLS}
+            self.workers = sum(self.pools.values())
+            self.processes = sum(self.pool_processes.values())
         self.sweeper = sweeper
         self.seed_sizes = dict(DEFAULT_SEED, **(seed or {}))
         self.overrides = dict(overrides or {})
@@ -156,6 +195,14 @@ class Stack(Managed):
     @property
     def socket_path(self):
         return self.path("run", "boxoffice.sock")
+
+    def pool_socket(self, pool):
+        """The FastCGI socket nginx's upstream for pool uses: the pool's own
+        in a divided stack, the one socket otherwise."""
+        return self.path("run", "%s.sock" % pool) if self.pools else self.socket_path
+
+    def _mw_keys(self):
+        return ["multiwatch-%s" % p for p in POOLS] if self.pools else ["multiwatch"]
 
     @property
     def access_log(self):
@@ -207,6 +254,7 @@ class Stack(Managed):
             "overrides": [[s, k, v] for (s, k), v in self.overrides.items()],
             "pids": self.pids, "conf": self.conf_file,
             "socket": self.socket_path, "updated": time.time(),
+            "pools": self.pools, "pool_processes": self.pool_processes,
             "owner_pid": self.owner_pid,
         }
         tmp = self.state_file + ".tmp"
@@ -226,6 +274,11 @@ class Stack(Managed):
                 rate_limits=st.get("rate_limits", False),
                 nginx_workers=st.get("nginx_workers", 1),
                 replica=st.get("replica", True), log=log)
+        if st.get("pools"):
+            s.pools = dict(st["pools"])
+            s.pool_processes = dict(st["pool_processes"])
+            s.workers = sum(s.pools.values())
+            s.processes = sum(s.pool_processes.values())
         s.ports = {k: int(v) for k, v in st["ports"].items()}
         # after a reboot a recorded pid may belong to someone else now
         s.pids = {k: int(v) for k, v in st.get("pids", {}).items()
@@ -364,6 +417,8 @@ class Stack(Managed):
             ("auth", "max_failures"): "1000",
             ("auth", "hash_concurrency"): "64",
         }
+        for p, n in (self.pools or {}).items():
+            vals[("pools", p)] = str(n)
         vals.update(self.overrides)
         vals.update(overrides or {})
         return vals
@@ -637,21 +692,25 @@ class Stack(Managed):
 
     # ---------------------------------------------------------- workers
     def start_workers(self):
-        mw = self.pids.get("multiwatch")
-        if mw and alive(mw):
+        if any(self.pids.get(k) and alive(self.pids[k]) for k in self._mw_keys()):
             return
         self._need(self.worker_bin, "the boxoffice worker")
-        if os.path.exists(self.socket_path):
-            os.unlink(self.socket_path)
-        logf = open(self.path("logs", "worker.log"), "a")
-        argv = [SPAWN_FCGI, "-s", self.socket_path, "-M", "0666", "-n", "--",
-                MULTIWATCH, "-f", str(self.processes), "-r", "100000", "-t", "1000",
-                "-s", "TERM", "--", self.worker_bin, "-c", self.conf_file]
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
-                             stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
-        logf.close()
-        self._procs["multiwatch"] = p
-        self.pids["multiwatch"] = p.pid
+        groups = ([("multiwatch-%s" % p, self.pool_socket(p), self.pool_processes[p],
+                    ["-p", p]) for p in POOLS] if self.pools else
+                  [("multiwatch", self.socket_path, self.processes, [])])
+        for key, sock, n, extra in groups:
+            if os.path.exists(sock):
+                os.unlink(sock)
+            logf = open(self.path("logs", "worker.log"), "a")
+            argv = [SPAWN_FCGI, "-s", sock, "-M", "0666", "-n", "--",
+                    MULTIWATCH, "-f", str(n), "-r", "100000", "-t", "1000",
+                    "-s", "TERM", "--", self.worker_bin] + extra + ["-c", self.conf_file]
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                 stderr=subprocess.STDOUT, cwd=self.dir,
+                                 start_new_session=True)
+            logf.close()
+            self._procs[key] = p
+            self.pids[key] = p.pid
         self.save_state()
         self.wait_workers()
 
@@ -672,17 +731,39 @@ class Stack(Managed):
         self.save_state()
 
     def set_workers(self, n):
-        """The pool-size lever: n of the started processes take requests."""
+        """The pool-size lever: n of the started processes take requests
+        (in a divided stack, n split by split_pools)."""
+        if self.pools:
+            return self.set_pools(split_pools(n))
         if not 1 <= int(n) <= self.processes:
             raise StackError("workers must be 1..%d (processes started)" % self.processes)
         self.workers = int(n)
         self.reload({("http", "workers"): str(n)})
 
-    def worker_pids(self):
-        mw = self.pids.get("multiwatch")
-        if not mw or not alive(mw):
-            return []
-        return sorted(p for p in children(mw) if alive(p))
+    def set_pools(self, sizes):
+        """Resize the pools of a divided stack: {pool: n}, pools not named
+        keep their size; each within the processes started for it."""
+        if not self.pools:
+            raise StackError("this stack runs one undivided pool: ./dev workers N")
+        new = dict(self.pools)
+        for p, n in sizes.items():
+            if not 1 <= int(n) <= self.pool_processes[p]:
+                raise StackError("%s workers must be 1..%d (processes started)"
+                                 % (p, self.pool_processes[p]))
+            new[p] = int(n)
+        self.pools = new
+        self.workers = sum(new.values())
+        self.reload({("pools", p): str(n) for p, n in new.items()})
+
+    def worker_pids(self, pool=None):
+        """Live worker processes (of one pool, if named)."""
+        keys = ["multiwatch-%s" % pool] if pool and self.pools else self._mw_keys()
+        out = []
+        for k in keys:
+            mw = self.pids.get(k)
+            if mw and alive(mw):
+                out.extend(p for p in children(mw) if alive(p))
+        return sorted(out)
 
     def wait_workers(self, count=None, exclude=(), timeout=20, stable=0.5):
         """Wait until `count` workers run (none of them in `exclude`) and the set
@@ -691,13 +772,14 @@ class Stack(Managed):
         deadline = time.time() + timeout
         last, since = None, None
         while time.time() < deadline:
-            mw = self.pids.get("multiwatch")
-            if not mw or not alive(mw):
-                raise StackError("spawn-fcgi/multiwatch exited; see %s"
-                                 % self.path("logs", "worker.log"))
+            for k in self._mw_keys():
+                mw = self.pids.get(k)
+                if not mw or not alive(mw):
+                    raise StackError("spawn-fcgi/multiwatch exited; see %s"
+                                     % self.path("logs", "worker.log"))
             pids = self.worker_pids()
             ok = (len(pids) == count and not set(pids) & set(exclude)
-                  and os.path.exists(self.socket_path))
+                  and all(os.path.exists(self.pool_socket(p)) for p in POOLS))
             if ok and pids == last:
                 if time.time() - since >= stable:
                     return pids
@@ -719,19 +801,26 @@ class Stack(Managed):
         return pids
 
     def stop_workers(self):
-        terminate(self.pids.get("multiwatch"), signal.SIGTERM, timeout=10)
-        self.pids.pop("multiwatch", None)
-        self._procs.pop("multiwatch", None)
+        for k in self._mw_keys():
+            terminate(self.pids.get(k), signal.SIGTERM, timeout=10)
+            self.pids.pop(k, None)
+            self._procs.pop(k, None)
 
     # ------------------------------------------------------------ nginx
-    def render_nginx(self, prefix=None, http_port=None, rate_limits=None, tag=""):
+    def render_nginx(self, prefix=None, http_port=None, rate_limits=None, tag="",
+                     sockets=None):
+        """Render nginx.conf and the site under prefix; sockets ({pool:
+        path}) overrides the stack's own for the pools' upstreams."""
         prefix = prefix or self.path("nginx")
+        sockets = dict({p: self.pool_socket(p) for p in POOLS}, **(sockets or {}))
         for d in ("", "tmp"):
             os.makedirs(os.path.join(prefix, d), exist_ok=True)
         site = os.path.join(prefix, "boxoffice.conf")
         render_file(os.path.join(self.srcdir, "conf", "nginx", "boxoffice.conf"), site, {
             "LISTEN": "127.0.0.1:%d" % (http_port or self.ports["http"]),
-            "SOCKET": self.socket_path,
+            "QUEUE_SOCKET": sockets["queue"],
+            "SIGNIN_SOCKET": sockets["signin"],
+            "BOOKING_SOCKET": sockets["booking"],
             "WWW_ROOT": os.path.join(self.srcdir, "www"),
             "LOG_DIR": self.path("logs"),
             "CACHE_DIR": os.path.join(prefix, "cache"),
@@ -761,10 +850,10 @@ class Stack(Managed):
         return prefix, main
 
     def start_nginx(self, prefix=None, http_port=None, rate_limits=None, tag="",
-                    key="nginx"):
+                    key="nginx", sockets=None):
         if self.pids.get(key) and alive(self.pids[key]):
             return self.pids[key]
-        prefix, main = self.render_nginx(prefix, http_port, rate_limits, tag)
+        prefix, main = self.render_nginx(prefix, http_port, rate_limits, tag, sockets)
         port = http_port or self.ports["http"]
         self._run([NGINX, "-q", "-t", "-p", prefix + "/", "-c", main],
                   log_to=self.path("logs", "nginx-stderr.log"))
@@ -1017,9 +1106,16 @@ class Stack(Managed):
         lines.append("nginx     %-5s http://127.0.0.1:%d/  pid %s" % (
             "up" if run["nginx"] else "down", self.ports["http"], self.pids.get("nginx", "-")))
         wp = self.worker_pids()
-        lines.append("workers   %-5s %d of %d  multiwatch pid %s  socket %s" % (
-            "up" if wp else "down", len(wp), self.workers, self.pids.get("multiwatch", "-"),
-            self.socket_path))
+        if self.pools:
+            for p in POOLS:
+                pp = self.worker_pids(p)
+                lines.append("%-9s %-5s %d of %d take requests  multiwatch pid %s  socket %s" % (
+                    p, "up" if pp else "down", self.pools[p], len(pp),
+                    self.pids.get("multiwatch-%s" % p, "-"), self.pool_socket(p)))
+        else:
+            lines.append("workers   %-5s %d of %d  multiwatch pid %s  socket %s" % (
+                "up" if wp else "down", len(wp), self.workers, self.pids.get("multiwatch", "-"),
+                self.socket_path))
         lines.append("primary   %-5s 127.0.0.1:%d  pid %s" % (
             "up" if run["primary"] else "down", self.ports["primary"],
             self.pg_pid("primary") or "-"))

@@ -1,20 +1,22 @@
-// The waiting room: join the queue of a concert, then poll one's place until
-// it is one's turn. Polling backs off while nothing changes, honours
-// Retry-After, and hands over to the static waiting page (/waiting.html)
-// when the queue is down (503), which brings the user back here.
+// The waiting room: join the queue of a concert (or its pre-queue before
+// the sale opens, with a countdown), then follow the concert's public
+// progress document, cached by nginx, until nowServing reaches one's
+// number, and claim the turn with one status call. Honours Retry-After, and
+// hands over to the static waiting page (/waiting.html) when the queue is
+// down (503), which brings the user back here.
 
-import { request, isOutage, authFailure, sleep } from '../api.js';
+import { request, isOutage, authFailure, sleep, serverNow } from '../api.js';
 import {
   queueRecord, mergeQueueAnswer, clearQueueRecord,
 } from '../store.js';
 import { concertInfo, scheduleInfo } from '../catalog.js';
 import {
   h, pageHeading, steps, notice, errorNotice, say, eta, ordinal, number, clockTime, link, button,
-  dateTime,
+  dateTime, countdown,
 } from '../ui.js';
 
 const MIN_DELAY = 1000;
-const MAX_DELAY = 10000;   // well under the server's abandon_after (60 s by default)
+const MAX_DELAY = 10000;
 
 export async function render(root, ctx) {
   const { concertId, scheduleId } = ctx.params;
@@ -56,7 +58,7 @@ export async function render(root, ctx) {
       h('div', {}, h('dt', {}, 'Queue number'), numberEl),
       h('div', {}, h('dt', {}, 'Last checked'), checkedEl)),
     messages,
-    h('p', { class: 'hint' }, 'Keep this page open: it updates by itself, and your place is kept while it is open. ',
+    h('p', { class: 'hint' }, 'Keep this page open: it updates by itself. When your turn comes you have a short time to take it, which this page does for you. ',
       'When it is your turn you go straight to the seat map.'),
     live);
   root.append(panel);
@@ -71,6 +73,7 @@ export async function render(root, ctx) {
 
   function showWaiting(rec) {
     panel.dataset.state = 'waiting';
+    countdownEl.textContent = '';
     const pos = Math.max(0, Number(rec.position) || 0);
     const start = Math.max(pos, Number(rec.startPosition) || 0);
     placeEl.textContent = number(pos + 1);
@@ -105,51 +108,115 @@ export async function render(root, ctx) {
     say(messages, node);
   }
 
+  const countdownEl = h('p', { class: 'countdown', id: 'queue-countdown', 'aria-hidden': 'true' });
+  panel.insertBefore(countdownEl, aheadEl);
+
+  function showUpcoming(opensAt) {
+    panel.dataset.state = 'upcoming';
+    const left = opensAt - serverNow();
+    placeEl.textContent = countdown(left);
+    aheadEl.textContent = 'The sale has not opened yet. Everyone who is here before it opens gets a place drawn at random when it opens, so there is no need to hurry.';
+    etaEl.textContent = `Opens at ${clockTime(opensAt)}`;
+    numberEl.textContent = 'Drawn at the opening';
+    checkedEl.textContent = clockTime(Date.now());
+    countdownEl.textContent = countdown(left);
+    bar.style.width = '4%';
+    progress.setAttribute('aria-valuenow', '0');
+    progress.setAttribute('aria-valuetext', 'Before the opening');
+    speak(`The sale opens at ${clockTime(opensAt)}.`);
+  }
+
   // ----------------------------------------------------------------- loop
+  // The place is kept without polling it. The page reads the concert's
+  // progress document (the same for everyone, cached by nginx) at the
+  // interval it suggests, computes the place from nowServing, and calls
+  // /api/queues/status only to join, to learn the number drawn at the
+  // opening, and to claim the turn once nowServing reaches its number
+  // (within the document's claimWindowSeconds).
   let delay = MIN_DELAY;
-  let lastPos = null;
   let rejoins = 0;
   let failures = 0;
+  let needStatus = true;        // check the stored place once on arrival
   for (;;) {
     let rec = queueRecord(user, concertId);
-    const res = rec
-      ? await request('GET', '/api/queues/status', { token: rec.token, signal: ctx.signal })
-      // The session cookie goes along (same origin): the server takes the
-      // user from it; the userId in the body is the same user's.
-      : await request('POST', '/api/queues/token', {
-        body: { concertId, userId: user }, signal: ctx.signal,
-      });
-    if (!ctx.alive()) return;
-    let wait;
-
-    if (res.ok) {
-      failures = 0;
-      const a = res.data;
-      if (a.status === 'EXPIRED') {
-        clearQueueRecord(user, concertId);
-        stopWith(notice('warning',
-          'Your place in the queue has expired. This happens when the waiting page was closed for a while, or when your turn ended.',
-          h('p', {}, button('Join the queue again', () => ctx.navigate(location.hash, { replace: true }), 'btn', { id: 'rejoin' }))),
-        'expired');
-        return;
-      }
-      rec = mergeQueueAnswer(user, concertId, a);
-      if (a.status === 'ACTIVE') {
-        showActive(rec);
+    let res;
+    let wait = delay;
+    if (!rec || needStatus) {
+      res = rec
+        ? await request('GET', '/api/queues/status', { token: rec.token, signal: ctx.signal })
+        // The session cookie goes along (same origin): the server takes the
+        // user from it; the userId in the body is the same user's.
+        : await request('POST', '/api/queues/token', {
+          body: { concertId, userId: user }, signal: ctx.signal,
+        });
+      if (!ctx.alive()) return;
+      if (res.ok) {
+        failures = 0;
+        const a = res.data;
+        if (a.status === 'EXPIRED') {
+          clearQueueRecord(user, concertId);
+          stopWith(notice('warning',
+            'Your place in the queue has expired. This happens when it was your turn and the page was closed, or when your turn ended.',
+            h('p', {}, button('Join the queue again', () => ctx.navigate(location.hash, { replace: true }), 'btn', { id: 'rejoin' }))),
+          'expired');
+          return;
+        }
+        rec = mergeQueueAnswer(user, concertId, a);
+        if (a.opensAt) rec.opensAt = a.opensAt;
+        if (a.status === 'ACTIVE') {
+          showActive(rec);
+          say(messages, null);
+          await sleep(700, ctx.signal);
+          if (ctx.alive()) ctx.navigate(`#/concerts/${concertId}/schedules/${scheduleId}/seats`, { replace: true });
+          return;
+        }
+        if (a.status === 'WAITING') showWaiting(rec);
+        else if (a.opensAt) showUpcoming(Date.parse(a.opensAt));
         say(messages, null);
-        await sleep(700, ctx.signal);
-        if (ctx.alive()) ctx.navigate(`#/concerts/${concertId}/schedules/${scheduleId}/seats`, { replace: true });
-        return;
+        needStatus = false;
+        wait = 300;             // then the progress document
       }
-      showWaiting(rec);
-      say(messages, null);
-      // Back off while the place does not move; poll sooner when the
-      // estimate says the turn is close.
-      const cap = Math.min(MAX_DELAY, Math.max(2000, ((a.etaSeconds ?? 30) * 1000) / 3));
-      if (lastPos !== null && a.position === lastPos) delay = Math.min(cap, delay * 1.5);
-      else delay = Math.min(cap, Math.max(MIN_DELAY, delay));
-      lastPos = a.position;
-      wait = delay;
+    } else {
+      res = await request('GET', `/api/queues/${concertId}/progress`, { signal: ctx.signal });
+      if (!ctx.alive()) return;
+      if (res.ok) {
+        failures = 0;
+        const d = res.data;
+        const poll = Math.max(MIN_DELAY, Number(d.pollAfterMs) || 2000);
+        delay = poll;
+        wait = poll;
+        if (d.saleState === 'UPCOMING' && d.saleOpensAt) {
+          const opens = Date.parse(d.saleOpensAt);
+          showUpcoming(opens);
+          // tick the countdown each second, and be there at the opening
+          wait = Math.max(200, Math.min(1000, opens - serverNow()));
+        } else if (rec.queueNumber == null) {
+          // the opening has passed: the number drawn for us
+          needStatus = true;
+          wait = 0;
+        } else {
+          const ahead = rec.queueNumber - (Number(d.nowServing) || 0) - 1;
+          if (ahead < 0) {
+            // admitted: claim the turn now
+            needStatus = true;
+            wait = 0;
+          } else {
+            const rate = Number(d.admittedPerSecond) || 0;
+            rec = mergeQueueAnswer(user, concertId, {
+              ...rec, position: ahead,
+              etaSeconds: rate > 0 ? Math.ceil((ahead + 1) / rate) : null,
+            });
+            showWaiting(rec);
+            // close to the front: read sooner, to claim well within the window
+            const claimMs = (Number(d.claimWindowSeconds) || 60) * 1000;
+            if (ahead <= rate * (poll / 1000) + 1) wait = Math.max(MIN_DELAY, Math.min(poll, claimMs / 3));
+          }
+        }
+        say(messages, null);
+      }
+    }
+    if (res.ok) {
+      // fall through to the pause
     } else if (isOutage(res)) {
       // The queue (Redis) or the app is down: the static waiting page keeps
       // the token and retries by itself.

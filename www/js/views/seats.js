@@ -1,9 +1,12 @@
 // The seat map of one date: every seat, available / held / sold, refreshed
-// live. Choosing an available seat holds it and goes on to payment; with
-// "Choose several seats" on, each choice holds one more seat here, and
-// all the seats held are paid together at the checkout.
-// Keyboard: Tab reaches the map once; the arrow keys, Home and End move
-// between seats; Enter or Space holds the seat.
+// live, drawn as the venue's plan: sections, and in each its rows, labelled
+// on both ends; the legend gives each price tier's price. Choosing an
+// available seat holds it and goes on to payment; with "Choose several
+// seats" on, each choice holds one more seat here, and all the seats held
+// are paid together at the checkout.
+// Keyboard: Tab reaches the map once; left and right move along the seats,
+// up and down to the same place of the row before or after, Home and End
+// to the first and last seat; Enter or Space holds the seat.
 
 import {
   request, authFailure, isTransient, serverNow,
@@ -65,9 +68,9 @@ export async function render(root, ctx) {
     grid, updated);
   root.append(turn, multi, holdsEl, messages, legend, mapBox);
 
-  const seats = new Map();     // number -> {number, price, status}
+  const seats = new Map();     // number -> {number, price, status, section, row, label, tier}
   const buttons = new Map();   // number -> <button>
-  let tiers = [];
+  let tiers = [];             // [{name, price}], dearest first
   let focusNumber = null;
   let busy = false;
   let ended = false;
@@ -107,44 +110,101 @@ export async function render(root, ctx) {
     }[status] || String(status).toLowerCase();
   }
 
+  // A seat's tier: its name, or its price for seats without one.
+  function tierOf(seat) {
+    return seat.tier || `price-${seat.price}`;
+  }
+
   function renderLegend() {
     legend.replaceChildren(
-      ...tiers.map((p, i) => h('li', {}, h('span', { class: `swatch seat-available tier-${i}`, 'aria-hidden': 'true' }),
-        `Available, ${money(p)}`)),
+      ...tiers.map((t, i) => h('li', { 'data-tier': t.name }, h('span', { class: `swatch seat-available tier-${i}`, 'aria-hidden': 'true' }),
+        t.name.startsWith('price-') ? `Available, ${money(t.price)}` : `${t.name}: ${money(t.price)}`)),
       h('li', {}, h('span', { class: 'swatch seat-held', 'aria-hidden': 'true' }), 'Held'),
       h('li', {}, h('span', { class: 'swatch seat-sold', 'aria-hidden': 'true' }), 'Sold'),
       h('li', {}, h('span', { class: 'swatch seat-mine', 'aria-hidden': 'true' }), 'Held by you'),
     );
   }
 
+  // Where a seat is, in words: "Stalls, row B, B-4" (empty without a plan).
+  function place(s) {
+    return [s.section, s.row ? `row ${s.row}` : '', s.label].filter(Boolean).join(', ');
+  }
+
+  // Sections in plan order, each with its rows of seat numbers; seats
+  // without a plan are rows of ten.
+  let rows = [];               // [[number, ...], ...] in map order
+  let layoutKey = '';
+  function layout(list) {
+    const key = list.map((s) => `${s.number}:${s.section}:${s.row}`).join(',');
+    if (key === layoutKey) return;
+    layoutKey = key;
+    rows = [];
+    const sections = [];
+    for (const s of list) {
+      let sec = sections[sections.length - 1];
+      if (!sec || sec.name !== (s.section || '')) {
+        sec = { name: s.section || '', rows: [] };
+        sections.push(sec);
+      }
+      let row = sec.rows[sec.rows.length - 1];
+      if (!row || row.name !== (s.row || '') || (!s.row && row.seats.length >= 10)) {
+        row = { name: s.row || '', seats: [] };
+        sec.rows.push(row);
+        rows.push(row.seats);
+      }
+      row.seats.push(s.number);
+    }
+    grid.replaceChildren(...sections.map((sec) => h('div', { class: 'seat-section', 'data-section': sec.name },
+      sec.name ? h('h3', { class: 'section-name' }, sec.name) : null,
+      ...sec.rows.map((row) => h('div', { class: 'seat-row', 'data-row': row.name },
+        h('span', { class: 'row-label', 'aria-hidden': 'true' }, row.name),
+        ...row.seats.map((n) => seatButton(n)),
+        h('span', { class: 'row-label', 'aria-hidden': 'true' }, row.name))))));
+  }
+
+  function seatButton(n) {
+    let b = buttons.get(n);
+    if (!b) {
+      const s = seats.get(n);
+      // The seat's place in its row ("12" of "C-12"), else its number.
+      const text = s.label && s.label.includes('-') ? s.label.slice(s.label.lastIndexOf('-') + 1) : String(n);
+      b = h('button', { type: 'button', class: 'seat', 'data-seat': String(n) }, text);
+      b.addEventListener('click', () => choose(n));
+      b.addEventListener('focus', () => { focusNumber = n; syncTabIndex(); });
+      buttons.set(n, b);
+    }
+    return b;
+  }
+
   function renderGrid() {
     const mine = new Set(myHolds().map((x) => x.seatNumber));
     const list = [...seats.values()].sort((a, b) => a.number - b.number);
-    const prices = [...new Set(list.map((s) => s.price))].sort((a, b) => b - a).slice(0, 3);
-    if (prices.join() !== tiers.join()) {
-      tiers = prices;
+    const byTier = new Map();
+    for (const s of list) {
+      const t = tierOf(s);
+      if (!byTier.has(t)) byTier.set(t, { name: t, price: s.price });
+    }
+    const found = [...byTier.values()].sort((a, b) => b.price - a.price);
+    if (found.map((t) => `${t.name}=${t.price}`).join() !== tiers.map((t) => `${t.name}=${t.price}`).join()) {
+      tiers = found;
       renderLegend();
     }
-    grid.style.setProperty('--cols', String(list.length <= 20 ? 5 : 10));
+    const tierIndex = new Map(tiers.slice(0, 3).map((t, i) => [t.name, i]));
+    layout(list);
     if (focusNumber === null || !seats.has(focusNumber)) {
       const firstFree = list.find((s) => s.status === 'AVAILABLE') || list[0];
       focusNumber = firstFree ? firstFree.number : null;
     }
     for (const s of list) {
-      let b = buttons.get(s.number);
-      if (!b) {
-        b = h('button', { type: 'button', class: 'seat', 'data-seat': String(s.number) }, String(s.number));
-        b.addEventListener('click', () => choose(s.number));
-        b.addEventListener('focus', () => { focusNumber = s.number; syncTabIndex(); });
-        buttons.set(s.number, b);
-        grid.append(b);
-      }
+      const b = seatButton(s.number);
       const st = statusOf(s, mine);
-      const tier = tiers.indexOf(s.price);
+      const tier = tierIndex.has(tierOf(s)) ? tierIndex.get(tierOf(s)) : -1;
+      const where = place(s);
       b.className = `seat seat-${st.toLowerCase()}${tier >= 0 ? ` tier-${tier}` : ''}`;
       b.dataset.status = st;
-      b.setAttribute('aria-label', `Seat ${s.number}, ${money(s.price)}, ${words(st)}`);
-      b.title = st === 'AVAILABLE' ? `Hold seat ${s.number} (${money(s.price)})` : `Seat ${s.number}: ${words(st)}`;
+      b.dataset.tier = s.tier || '';
+      b.setAttribute('aria-label', `Seat ${s.number}${where ? ` (${where})` : ''}, ${money(s.price)}, ${words(st)}`);
+      b.title = st === 'AVAILABLE' ? `Hold seat ${s.label || s.number} (${money(s.price)})` : `Seat ${s.label || s.number}: ${words(st)}`;
       if (st === 'AVAILABLE' && !ended) b.removeAttribute('aria-disabled');
       else b.setAttribute('aria-disabled', 'true');
     }
@@ -156,18 +216,23 @@ export async function render(root, ctx) {
   }
 
   grid.addEventListener('keydown', (ev) => {
-    if (!buttons.size) return;
-    const order = [...buttons.keys()].sort((a, b) => a - b);
-    const cols = Number(grid.style.getPropertyValue('--cols')) || 10;
+    if (!rows.length) return;
+    const order = rows.flat();
     let i = order.indexOf(focusNumber);
     if (i < 0) i = 0;
+    const r = rows.findIndex((row) => row.includes(order[i]));
+    const c = rows[r].indexOf(order[i]);
+    const inRow = (k) => {
+      const row = rows[Math.max(0, Math.min(rows.length - 1, k))];
+      return order.indexOf(row[Math.min(c, row.length - 1)]);
+    };
     const moves = {
-      ArrowRight: i + 1, ArrowLeft: i - 1, ArrowDown: i + cols, ArrowUp: i - cols,
-      Home: 0, End: order.length - 1,
+      ArrowRight: () => i + 1, ArrowLeft: () => i - 1, ArrowDown: () => inRow(r + 1), ArrowUp: () => inRow(r - 1),
+      Home: () => 0, End: () => order.length - 1,
     };
     if (!(ev.key in moves)) return;
     ev.preventDefault();
-    const j = Math.max(0, Math.min(order.length - 1, moves[ev.key]));
+    const j = Math.max(0, Math.min(order.length - 1, moves[ev.key]()));
     focusNumber = order[j];
     syncTabIndex();
     buttons.get(focusNumber).focus();
