@@ -17,6 +17,7 @@ hold seats of this module's own concert only.
 
 import json
 import os
+import shutil
 import tempfile
 import time
 
@@ -98,6 +99,7 @@ class CatalogTest(BookingTest):
                     cls.stack.redis("DEL", "q:{%s}:%s" % (cid, part))
                 cls.stack.redis("DEL", "c:schedules:%s" % cid)
         finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             super().tearDownClass()
 
     def write(self, doc, name="catalog.json", text=None):
