@@ -10,12 +10,14 @@ is a no-op. The concert list says saleState and holds outside the sale
 window are refused 409 NOT_ON_SALE.
 
 Data used here (other modules keep away from it): venues and concerts
-whose keys start with it-cat- (removed again at the end, with the sales
-made on them) and demo users 945 and 946.
+whose keys start with it-cat- (removed again at the end, with the holds
+and sales made on them) and demo users 945 and 946; demo users 801 to 840
+hold seats of this module's own concert only.
 """
 
 import json
 import os
+import shutil
 import tempfile
 import time
 
@@ -98,6 +100,7 @@ class CatalogTest(BookingTest):
                     cls.stack.redis("DEL", "q:{%s}:%s" % (cid, part))
                 cls.stack.redis("DEL", "c:schedules:%s" % cid)
         finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             super().tearDownClass()
 
     def write(self, doc, name="catalog.json", text=None):
@@ -345,3 +348,54 @@ class TestSaleWindow(CatalogTest):
         st, _, h = self.hold(tok, sid, 3)
         self.assertEqual(st, 201, h)
         self.release(tok, h["id"])
+
+
+class TestCatalogRace(CatalogTest):
+    """Imports that change a tier's price while many clients hold seats of
+    it: a hold is never left at another price than its seat's, and a tier
+    never has two prices."""
+
+    def test_price_changes_racing_holds(self):
+        plan = {"key": PREFIX + "race-hall", "name": "Race hall", "sections": [
+            {"name": "Floor", "rows": [{"row": "A", "seats": 40, "tier": "gold"},
+                                       {"row": "B", "seats": 5, "tier": "silver"}]}]}
+        doc = {"venues": [plan],
+               "concerts": [concert("race", schedules=("only",), venue=PREFIX + "race-hall",
+                                    prices={"gold": 100000, "silver": 50000})]}
+        self.imported(doc)
+        cid = self.concert_id("race")
+        sid = self.schedule_ids("race")[0]
+
+        def hold(i):
+            # demo users 801..840, one seat each: limits are per schedule
+            # and concert, and this concert is only this test's. Spread
+            # over the time the imports take.
+            time.sleep(0.05 * i)
+            return self.stack.psql("SELECT code FROM boxoffice_hold(%d, %d, %d, '%s', 600, 4, 4)"
+                                   % (cid, sid, i + 1, user_uuid(801 + i)))[0][0]
+
+        def imports():
+            out = []
+            for k in range(8):
+                doc["concerts"][0]["prices"]["gold"] = 100000 + (k + 1) % 2
+                rc, text, _ = self.imp(doc, name="race-%d.json" % k)
+                out.append(rc)
+            return out
+
+        results = self.concurrently(lambda i: imports() if i == 40 else hold(i), 41, threads=41)
+        self.assertEqual(results[:40], ["OK"] * 40, results)
+        self.assertNotIsInstance(results[40], Exception, results[40])
+        mismatched = self.v(
+            "SELECT count(*) FROM reservations r JOIN seats s ON s.schedule_id = r.schedule_id"
+            " AND s.number = r.seat_number WHERE r.schedule_id = %d"
+            " AND r.status IN ('HELD', 'PAID') AND r.price <> s.price" % sid)
+        self.assertEqual(mismatched, "0")
+        self.assertEqual(self.v("SELECT count(DISTINCT price) FROM seats"
+                                " WHERE schedule_id = %d AND tier = 'gold'" % sid), "1")
+        self.assertEqual(self.v("SELECT count(*) FROM seats WHERE schedule_id = %d"
+                                " AND status = 'HELD'" % sid), "40")
+        # with every gold seat held, any gold price change is refused
+        doc["concerts"][0]["prices"]["gold"] = 99999
+        rc, out, _ = self.imp(doc, name="race-after.json")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn('concerts[0].prices.gold: seats of tier "gold"', out)
