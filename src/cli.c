@@ -38,7 +38,7 @@ usage(void)
 		"  sweep                          tidy expired seat holds\n"
 		"  token USER_UUID [SECONDS]      print a signed user token (default 1 hour)\n"
 		"  keygen FILE                    write a new random 32-byte token key (mode 0600)\n"
-		"  queue stats CONCERT            waiting, active and counters of a queue\n"
+		"  queue stats CONCERT            waiting, active, unclaimed and counters of a queue\n"
 		"  queue dump CONCERT FILE        write the exact queue state to FILE (JSON)\n"
 		"  queue restore FILE             put a dumped queue state back exactly\n"
 		"  queue audit CONCERT            print the pre-queue draw and verify it\n"
@@ -547,6 +547,14 @@ cmd_queue_stats(const char *arg)
 	keys_queue(key, sizeof(key), concert, KP_ACTIVE);
 	r = rcmd(c, "ZCARD %s", key);
 	printf("active %lld\n", r->integer);
+	freeReplyObject(r);
+	keys_queue(key, sizeof(key), concert, KP_CLAIM);
+	r = rcmd(c, "ZCARD %s", key);
+	printf("unclaimed %lld\n", r->integer);
+	freeReplyObject(r);
+	keys_queue(key, sizeof(key), concert, KP_PRE);
+	r = rcmd(c, "ZCARD %s", key);
+	printf("pre_queued %lld\n", r->integer);
 	freeReplyObject(r);
 	keys_queue(key, sizeof(key), concert, KP_SEQ);
 	r = rcmd(c, "GET %s", key);
