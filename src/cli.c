@@ -41,7 +41,7 @@ usage(void)
 		"  door-token CONCERT [SECONDS]   print a door token: checks the ticket codes of\n"
 		"                                 that concert (default 12 hours)\n"
 		"  keygen FILE                    write a new random 32-byte token key (mode 0600)\n"
-		"  queue stats CONCERT            waiting, active and counters of a queue\n"
+		"  queue stats CONCERT            waiting, active, unclaimed and counters of a queue\n"
 		"  queue dump CONCERT FILE        write the exact queue state to FILE (JSON)\n"
 		"  queue restore FILE             put a dumped queue state back exactly\n"
 		"  queue audit CONCERT            print the pre-queue draw and verify it\n"
@@ -582,6 +582,14 @@ cmd_queue_stats(const char *arg)
 	keys_queue(key, sizeof(key), concert, KP_ACTIVE);
 	r = rcmd(c, "ZCARD %s", key);
 	printf("active %lld\n", r->integer);
+	freeReplyObject(r);
+	keys_queue(key, sizeof(key), concert, KP_CLAIM);
+	r = rcmd(c, "ZCARD %s", key);
+	printf("unclaimed %lld\n", r->integer);
+	freeReplyObject(r);
+	keys_queue(key, sizeof(key), concert, KP_PRE);
+	r = rcmd(c, "ZCARD %s", key);
+	printf("pre_queued %lld\n", r->integer);
 	freeReplyObject(r);
 	keys_queue(key, sizeof(key), concert, KP_SEQ);
 	r = rcmd(c, "GET %s", key);

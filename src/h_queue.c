@@ -1,4 +1,4 @@
-/* h_queue.c: joining the waiting queue and polling one's place. */
+/* h_queue.c: joining the waiting queue, one's place and turn, the progress document. */
 #include "handlers.h"
 
 #include <stdio.h>
@@ -277,8 +277,10 @@ h_queue_status(struct req *r)
  * GET /api/queues/{concertId}/progress: the concert's queue as everyone
  * may see it, the same for every caller, so nginx keeps it one second
  * (Cache-Control: public, max-age=1) and a crowd of waiters polling it
- * costs the workers one request per second per concert. One queue script;
- * when Redis no longer has the sale state, one database read more.
+ * costs the workers one request per second per concert. One queue script,
+ * which also runs admission (so the queue moves while waiters only read
+ * this) and, at the opening, the pre-queue's draw; when Redis no longer
+ * has the sale state, one database read more.
  * Errors (no such concert, Redis down) are not cached.
  */
 void

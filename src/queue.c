@@ -25,11 +25,14 @@ static struct cache_script join_script = { "join", LUA_QUEUE_PROLOGUE LUA_QUEUE_
 static struct cache_script poll_script = { "poll", LUA_QUEUE_PROLOGUE LUA_QUEUE_POLL, "" };
 static struct cache_script active_script = { "active", LUA_QUEUE_ACTIVE, "" };
 static struct cache_script revoke_script = { "revoke", LUA_QUEUE_REVOKE, "" };
-static struct cache_script progress_script = { "progress", LUA_QUEUE_PROLOGUE LUA_QUEUE_PROGRESS, "" };
+static struct cache_script progress_script = {
+	"progress", LUA_QUEUE_PROLOGUE LUA_QUEUE_PROGRESS, ""
+};
 
 /*
- * The join, poll and progress scripts' KEYS: every part of the concert's queue in
- * the order of keys_parts[], the known users, the concert's sale state.
+ * The join, poll and progress scripts' KEYS: every part of the concert's
+ * queue in the order of keys_parts[], the known users, the concert's sale
+ * state.
  */
 #define K_KNOWN_USERS KP__MAX
 #define K_SALE (KP__MAX + 1)

@@ -1,6 +1,6 @@
 // Error handling of the pages: every API error code reads as a clear
-// message (never raw JSON), and the waiting room's polling backs off and
-// honours Retry-After. API answers are faked with page.route() here, so
+// message (never raw JSON), and the waiting room reads the progress
+// document at the pace it suggests and honours Retry-After. API answers are faked with page.route() here, so
 // that every code and timing can be produced on demand.
 
 import { test, before, after } from 'node:test';
@@ -90,21 +90,27 @@ test('the page shows each error code as words, never the raw answer', async () =
   await page.context().close();
 });
 
-test('waiting room: polling backs off while nothing moves and honours Retry-After', async () => {
+test('waiting room: reads the progress document at its pollAfterMs and honours Retry-After', async () => {
   const page = await newPage(browser, { user: 30, phone: true });
   const times = [];
   let polls = 0;
-  const waiting = (position) => ({
-    token: 'v1.w.fake', queueNumber: 12, concertId: 1, status: 'WAITING',
-    position, etaSeconds: 240, activeUntil: null,
-  });
+  let statusCalls = 0;
   await page.route('**/api/queues/token', (route) => {
     times.push({ at: Date.now(), kind: 'join' });
-    return route.fulfill({ status: 201, contentType: 'application/json', body: JSON.stringify(waiting(5)) });
+    return route.fulfill({
+      status: 201, contentType: 'application/json', body: JSON.stringify({
+        token: 'v1.w.fake', queueNumber: 12, concertId: 1, status: 'WAITING',
+        position: 5, etaSeconds: 240, activeUntil: null, opensAt: null,
+      }),
+    });
   });
   await page.route('**/api/queues/status', (route) => {
+    statusCalls++;
+    return route.fulfill({ status: 500, contentType: 'application/json', body: '{}' });
+  });
+  await page.route('**/api/queues/1/progress', (route) => {
     polls++;
-    times.push({ at: Date.now(), kind: 'poll', n: polls });
+    times.push({ at: Date.now(), kind: 'progress', n: polls });
     if (polls === 3) {
       return route.fulfill({
         status: 429, contentType: 'application/json', headers: { 'Retry-After': '3' },
@@ -117,18 +123,29 @@ test('waiting room: polling backs off while nothing moves and honours Retry-Afte
         body: JSON.stringify({ error: { code: 'MAINTENANCE', message: 'maintenance' } }),
       });
     }
-    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(waiting(5)) });
+    return route.fulfill({
+      status: 200, contentType: 'application/json', body: JSON.stringify({
+        concertId: 1, nowServing: 6, admittedPerSecond: 0.5, waiting: 40, preQueued: 0,
+        saleState: 'ON_SALE', saleOpensAt: null, claimWindowSeconds: 60,
+        updatedAt: new Date().toISOString(), pollAfterMs: 1500,
+      }),
+    });
   });
 
   await page.goto(`${BASE}/#/concerts/1/schedules/1/queue`);
   await page.locator('#waiting-room[data-state="waiting"]').waitFor();
-  assert.match(await page.locator('#queue-ahead').textContent(), /5 people are ahead of you/);
-  await until(() => polls >= 4, { what: 'four polls', timeout: 20000 });
+  // place from the document: number 12, nowServing 6: 5 people ahead
+  await until(async () => /5 people are ahead of you/.test(await page.locator('#queue-ahead').textContent()),
+    { what: 'the place from the document' });
+  assert.match(await page.locator('#queue-eta').textContent(), /minute|Less/);
+  await until(() => polls >= 4, { what: 'four reads', timeout: 20000 });
   const gap = (i) => times[i].at - times[i - 1].at;
-  // join -> poll 1 -> poll 2: the place does not move, so the pause grows.
-  assert.ok(gap(2) > gap(1), `backs off: ${gap(1)} ms then ${gap(2)} ms`);
-  // poll 3 answered 429 with Retry-After: 3.
+  // the document's pollAfterMs (1500), with at most 15 % jitter either way
+  for (const i of [2, 3]) assert.ok(gap(i) >= 1250 && gap(i) <= 2200, `read ${i}: ${gap(i)} ms`);
+  // read 3 answered 429 with Retry-After: 3.
   assert.ok(gap(4) >= 3000, `waited ${gap(4)} ms after Retry-After: 3`);
+  // no status call while the document says the turn is far
+  assert.equal(statusCalls, 0);
 
   // Maintenance (503): the static waiting page takes over, and waits as asked.
   await page.waitForURL(/\/waiting\.html\?/, { timeout: 15000 });

@@ -217,6 +217,9 @@ class TestWaitingRoom(QueueTest):
                          ("UPCOMING", N, 0), p)
         self.assertEqual(self.polled_pre(tok[user_uuid(5)])["status"], "PRE_QUEUE")
         self.assertEqual(s.redis("EXISTS", qkey(C, "seq")), 0)
+        rc, out = s.ctl("queue", "stats", C, check=False)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("pre_queued %d" % N, out)
 
         # the opening: the first document read after it draws
         time.sleep(max(0, opens - time.time()))

@@ -456,6 +456,11 @@ START_TEST(config_rejects_bad_values)
 	ck_assert_int_eq(config_set(&c, "redis", "cache", "maybe", err, sizeof(err)), -1);
 	ck_assert_int_eq(config_set(&c, "nope", "x", "1", err, sizeof(err)), -1);
 	ck_assert_int_eq(c.max_active, 200);
+	/* a retired setting is accepted (with a warning) and changes nothing */
+	ck_assert_int_eq(config_set(&c, "queue", "abandon_after", "5", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.claim_window, 60);
+	ck_assert_int_eq(config_set(&c, "queue", "claim_window", "0", err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set(&c, "queue", "claim_window", "3601", err, sizeof(err)), -1);
 
 	path = write_temp("[queue]\nmax_active = 5\nclaim_window = 0\n");
 	ck_assert_int_eq(config_load(path, &c, err, sizeof(err)), -1);
