@@ -138,7 +138,9 @@ pool_text(struct util_buf *b)
 	int p, i, s;
 
 	for (p = 0; p < POOL__MAX; p++) {
-		if ((pool = segment(p)) == NULL)
+		/* An undivided worker reports its own pool, a pool's worker the
+		 * three pools: no segment is made for pools that cannot exist. */
+		if ((mine == POOL_ALL) != (p == POOL_ALL) || (pool = segment(p)) == NULL)
 			continue;
 		for (i = 0; i < POOL_MAX; i++) {
 			pid = __atomic_load_n(&pool->pids[i], __ATOMIC_ACQUIRE);

@@ -49,8 +49,9 @@ bool pool_serves(enum pool_class c);
 void pool_busy(bool busy);
 
 /*
- * Append boxoffice_pool_size and boxoffice_pool_workers{pool,state} for
- * every pool with a live worker to b. The worker writing them counts as
+ * Append boxoffice_pool_size and boxoffice_pool_workers{pool,state} to b:
+ * for an undivided worker its pool ("all"), for a pool's worker each of
+ * the three pools with a live worker. The worker writing them counts as
  * idle: a scrape should not make a pool look fuller than it is.
  */
 void pool_text(struct util_buf *b);

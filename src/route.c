@@ -70,8 +70,7 @@ int
 route_pool(const struct route *rt)
 {
 	static const char *const any[] = { "/api/ping", "/api/health", "/metrics" };
-	static const char *const signin[] = { "/api/sessions", "/api/accounts",
-					      "/api/providers", "/api/signin" };
+	static const char *const signin[] = { "/api/sessions", "/api/accounts", "/api/providers" };
 	size_t i;
 
 	for (i = 0; i < sizeof(any) / sizeof(any[0]); i++)

@@ -12,13 +12,20 @@ them, as a divided deployment runs. Then:
   misconfigured proxy would) answers 500 WRONG_POOL and counts it, while
   ping answers in every pool;
 - /metrics (served by the queue pool) shows every pool's workers by state
-  and its size, and a reload moves a worker to standby.
+  and its size, and a reload moves a worker to standby;
+- with every booking worker frozen (SIGSTOP: a pool that hangs), queue
+  polls, progress, sign-in and /metrics still answer at once, from many
+  clients at a time.
 """
 
 import json
 import os
 import re
+import signal
 import subprocess
+import time
+
+from boxoffice_dev import http as httpc
 
 from harness import StackTest, user_uuid
 
@@ -173,3 +180,43 @@ class TestPools(PoolTest):
                            capture_output=True, timeout=10)
         self.assertEqual(r.returncode, 2)
         self.assertIn(b"unknown pool", r.stderr)
+
+    def test_a_hung_pool_holds_only_its_own_routes(self):
+        s = self.stack
+        uid = user_uuid(9)
+        r = self.pooled("POST", "/api/queues/token", body={"concertId": 2, "userId": uid},
+                        headers=s.as_user(uid))
+        self.assertIn(r[0], (200, 201), r)
+        auth = {"Authorization": "Bearer " + r[2]["token"]}
+        # nginx's cache lock makes concurrent first readers of an empty
+        # progress entry wait up to 500 ms: fill it first
+        self.assertEqual(self.pooled("GET", "/api/queues/2/progress")[0], 200)
+        frozen = s.side_pids("pools", "booking")
+        self.assertEqual(len(frozen), PER_POOL)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            # booking requests now wait for a worker that does not come
+            stuck = self.concurrently(lambda i: httpc.probe(
+                self.port, "GET", "/api/concerts/%d/schedules/1/seats" % (i + 1),
+                timeout=1.5), 4, threads=4)
+            self.assertEqual([a.status for a in stuck], ["timeout"] * 4)
+            t0 = time.monotonic()
+            calls = [("GET", "/api/queues/status", auth, 200),
+                     ("GET", "/api/queues/2/progress", None, 200),
+                     ("GET", "/api/sessions", None, 401),
+                     ("GET", "/metrics", None, 200)]
+            answers = self.concurrently(lambda i: httpc.probe(
+                self.port, calls[i % 4][0], calls[i % 4][1], headers=calls[i % 4][2],
+                timeout=3), 80, threads=16)
+            took = time.monotonic() - t0
+            for i, a in enumerate(answers):
+                self.assertEqual(a.status, calls[i % 4][3], (calls[i % 4][1], a))
+                self.assertLess(a.latency, 0.5, (calls[i % 4][1], a.latency))
+            self.assertLess(took, 5, "80 requests of the other pools took %.1f s" % took)
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        # thawed, the booking pool answers again
+        self.wait_for(lambda: self.pooled("GET", "/api/concerts/1/schedules")[0] == 200,
+                      timeout=10, msg="booking answering after SIGCONT")
