@@ -402,11 +402,30 @@ load_keys(void)
 	return 0;
 }
 
+/*
+ * Sign t (kind and subject set by the caller) for life seconds from now
+ * and print it. Returns the exit status: 0, or 1 when the keys cannot be
+ * read or the token not signed.
+ */
+static int
+print_token(struct token *t, int64_t life)
+{
+	char buf[TOKEN_MAX];
+
+	if (load_keys() != 0)
+		return 1;
+	t->iat = time(NULL);
+	t->exp = t->iat + life;
+	if (token_sign(t, buf, sizeof(buf)) == 0)
+		return 1;
+	printf("%s\n", buf);
+	return 0;
+}
+
 static int
 cmd_token(const char *user, const char *secs)
 {
 	struct token t;
-	char buf[TOKEN_MAX];
 	int64_t life = 3600;
 
 	memset(&t, 0, sizeof(t));
@@ -415,15 +434,8 @@ cmd_token(const char *user, const char *secs)
 		fprintf(stderr, "boxofficectl token: USER_UUID [SECONDS up to 31 days]\n");
 		return 2;
 	}
-	if (load_keys() != 0)
-		return 1;
 	t.kind = TOKEN_USER;
-	t.iat = time(NULL);
-	t.exp = t.iat + life;
-	if (token_sign(&t, buf, sizeof(buf)) == 0)
-		return 1;
-	printf("%s\n", buf);
-	return 0;
+	return print_token(&t, life);
 }
 
 /*
@@ -434,7 +446,6 @@ static int
 cmd_door_token(const char *concert, const char *secs)
 {
 	struct token t;
-	char buf[TOKEN_MAX];
 	int64_t life = 12 * 3600;
 
 	memset(&t, 0, sizeof(t));
@@ -443,16 +454,9 @@ cmd_door_token(const char *concert, const char *secs)
 		fprintf(stderr, "boxofficectl door-token: CONCERT [SECONDS up to 31 days]\n");
 		return 2;
 	}
-	if (load_keys() != 0)
-		return 1;
 	t.kind = TOKEN_DOOR;
 	memcpy(t.user, TOKEN_NO_USER, sizeof(TOKEN_NO_USER));
-	t.iat = time(NULL);
-	t.exp = t.iat + life;
-	if (token_sign(&t, buf, sizeof(buf)) == 0)
-		return 1;
-	printf("%s\n", buf);
-	return 0;
+	return print_token(&t, life);
 }
 
 /* Write all of buf to fd. Returns 0 or -1 with errno set. */
