@@ -59,16 +59,7 @@ class ProgressTest(QueueTest):
 
     def worker_count(self):
         """Progress requests the workers answered (every status), from /metrics."""
-        st, _, text = self.get("/metrics")
-        self.assertEqual(st, 200)
-        if isinstance(text, bytes):
-            text = text.decode()
-        n = 0
-        for m in re.finditer(r'(?m)^boxoffice_http_requests_total\{route="([^"]*)",.*\} (\d+)$',
-                             text):
-            if m.group(1) == ROUTE:
-                n += int(m.group(2))
-        return n
+        return requests_by_route(self).get(ROUTE, 0)
 
     def queue_truth(self, concert):
         """(highest admitted number, waiting count, last number given,
@@ -86,6 +77,19 @@ class ProgressTest(QueueTest):
         if not on:
             self.s.overrides.pop(("http", "maintenance"), None)
         self._reload(over)
+
+
+def requests_by_route(test):
+    """{route: requests the workers answered, every status}, read from
+    the stack's /metrics through test (a StackTest)."""
+    st, _, text = test.get("/metrics")
+    test.assertEqual(st, 200)
+    if isinstance(text, bytes):
+        text = text.decode()
+    counts = {}
+    for m in re.finditer(r'(?m)^boxoffice_http_requests_total\{route="([^"]*)",.*\} (\d+)$', text):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + int(m.group(2))
+    return counts
 
 
 class TestProgress(ProgressTest):

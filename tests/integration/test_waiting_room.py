@@ -33,6 +33,7 @@ from boxoffice_dev.http import Session as Client
 from boxoffice_dev.redis import Redis, pairs
 from harness import user_uuid
 import test_queue
+from test_progress import requests_by_route
 from test_queue import QueueTest, parse_iso_ms, qkey
 
 WR_SECONDS = float(os.environ.get("WR_SECONDS", "15"))
@@ -60,16 +61,7 @@ class TestWaitingRoom(QueueTest):
 
     def worker_requests(self):
         """Requests the workers answered, every route but /metrics."""
-        st, _, text = self.get("/metrics")
-        self.assertEqual(st, 200)
-        if isinstance(text, bytes):
-            text = text.decode()
-        n = 0
-        for m in re.finditer(r'(?m)^boxoffice_http_requests_total\{route="([^"]*)",.*\} (\d+)$',
-                             text):
-            if m.group(1) != "/metrics":
-                n += int(m.group(2))
-        return n
+        return sum(n for route, n in requests_by_route(self).items() if route != "/metrics")
 
     def set_sale(self, concert, opens_sql, closes_sql):
         self.s.psql("UPDATE concerts SET sale_opens_at = %s, sale_closes_at = %s WHERE id = %d"
