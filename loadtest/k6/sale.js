@@ -30,7 +30,9 @@
 // "SALE {json}" (console.log); loadtest/k6run collects them, works out the
 // time to sell out, the admissions a second and the waits, and checks the
 // invariants in the database afterwards. Admission times come from the
-// server: an ACTIVE answer's activeUntil minus ACTIVE_TTL.
+// server: an ACTIVE answer's activeUntil minus ACTIVE_TTL, which is when
+// the turn was claimed (within queue.claim_window of its admission; the
+// buyers poll every second, so about a second after it).
 //
 // Each user joins with an operator's user token of theirs, made by the VU
 // (lib/common.js: TOKEN_KEY_FILE).
