@@ -17,7 +17,10 @@
 #include "token.h"
 #include "util.h"
 
-/* Error codes of the booking functions in sql/ and what they mean to a client. */
+/*
+ * Error codes of the booking and ticket functions in sql/ and what they
+ * mean to a client.
+ */
 static const struct {
 	const char *code;
 	int status;
@@ -40,17 +43,17 @@ static const struct {
 	{ "IDEMPOTENCY_MISMATCH", 422, "this Idempotency-Key was used for a different request" },
 	{ "BALANCE_LIMIT", 409, "the balance would exceed its maximum" },
 	{ "INVALID_AMOUNT", 400, "amount must be a positive integer" },
+	{ "TICKET_NOT_FOUND", 404, "no such ticket" },
+	{ "REFUND_CLOSED", 409, "refunds of this show have closed; nothing changed" },
 };
 
-/* What a booking call came to. */
-enum outcome { OUT_ERROR, OUT_DONE, OUT_REPLAY };
-
 /*
- * Answer from a booking function's (code, body) result: the body with
- * ok_status for OK or a replayed answer, else the mapped error.
+ * Answer from a booking or ticket function's (code, body, ...) result:
+ * the body with ok_status for OK or a replayed answer, else the mapped
+ * error (503 for an outage, 500 for an unknown outcome).
  */
-static enum outcome
-answer(struct req *r, PGresult *res, int ok_status)
+enum h_outcome
+h_answer(struct req *r, PGresult *res, int ok_status)
 {
 	const char *code, *body;
 	size_t i;
@@ -234,7 +237,7 @@ h_hold(struct req *r)
 	util_i64(max, sizeof(max), cfg.max_holds_per_user);
 	util_i64(tickets, sizeof(tickets), cfg.max_tickets_per_user);
 	res = db_exec(ST_HOLD, params);
-	if (answer(r, res, 201) == OUT_DONE) {
+	if (h_answer(r, res, 201) == OUT_DONE) {
 		metrics_add(M_HOLDS, 1);
 		seatcache_changed(r->f.schedule_id);
 	}
@@ -253,7 +256,7 @@ reservation_op(struct req *r, enum db_stmt st)
 	PGresult *res = NULL;
 
 	res = db_exec(st, params);
-	if (answer(r, res, 200) == OUT_DONE && st == ST_RELEASE) {
+	if (h_answer(r, res, 200) == OUT_DONE && st == ST_RELEASE) {
 		metrics_add(M_RELEASES, 1);
 		seatcache_changed(body_int(r->raw_out, "scheduleId"));
 	}
@@ -323,7 +326,7 @@ h_pay(struct req *r)
 	const char *sched;
 	char *end;
 	PGresult *res = NULL;
-	enum outcome outcome;
+	enum h_outcome outcome;
 	long long id;
 
 	if (FIELD_HAVE(&r->f, F_RESERVATION_IDS) &&
@@ -351,12 +354,12 @@ h_pay(struct req *r)
 		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
 		else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-			answer(r, res, 201);	/* the first answer, or 422 */
+			h_answer(r, res, 201);	/* the first answer, or 422 */
 		goto out;
 	}
 	util_i64(concert, sizeof(concert), t->concert);
 	res = db_exec(ST_PAY, params);
-	outcome = answer(r, res, 201);
+	outcome = h_answer(r, res, 201);
 	if (outcome != OUT_DONE)
 		goto out;	/* a replay may be of an earlier turn: it ends none */
 	metrics_add(M_PAYMENTS, (uint64_t)result_int(res, 3));
@@ -426,7 +429,7 @@ h_charge(struct req *r)
 	}
 	util_i64(amount, sizeof(amount), r->f.amount);
 	res = db_exec(ST_CHARGE, params);
-	if (answer(r, res, 200) == OUT_DONE) {
+	if (h_answer(r, res, 200) == OUT_DONE) {
 		metrics_add(M_CHARGES, 1);
 		metrics_add(M_CHARGE_AMOUNT, (uint64_t)r->f.amount);
 	}

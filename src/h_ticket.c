@@ -2,7 +2,6 @@
 #include "handlers.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "config.h"
 #include "db.h"
@@ -82,17 +81,6 @@ out:
 		PQclear(res);
 }
 
-/* Refusals of boxoffice_refund() (sql/functions/09_tickets.sql). */
-static const struct {
-	const char *code;
-	int status;
-	const char *message;
-} refusals[] = {
-	{ "TICKET_NOT_FOUND", 404, "no such ticket" },
-	{ "REFUND_CLOSED", 409, "refunds of this show have closed; nothing changed" },
-	{ "BALANCE_LIMIT", 409, "the balance would exceed its maximum; nothing changed" },
-};
-
 /*
  * POST /api/tickets/{ticketId}/refund by the ticket's owner (AUTH_SIGNED_IN
  * or a user's token; another user's ticket is not found). 200 with the
@@ -103,33 +91,16 @@ h_ticket_refund(struct req *r)
 {
 	char hours[24];
 	const char *params[3] = { r->f.ticket_id, r->token.user, hours };
-	const char *code;
 	PGresult *res = NULL;
-	size_t i;
 
 	util_i64(hours, sizeof(hours), cfg.refund_until_hours);
 	res = db_exec(ST_REFUND, params);
-	if (!one_row(r, res))
-		goto out;
-	code = PQgetvalue(res, 0, 0);
-	if (strcmp(code, "OK") != 0) {
-		for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
-			if (strcmp(code, refusals[i].code) == 0) {
-				http_error(r, refusals[i].status, code, "%s", refusals[i].message);
-				goto out;
-			}
-		log_msg("refund: unknown outcome %s", code);
-		http_error(r, 500, "INTERNAL", "the request failed");
-		goto out;
-	}
-	http_reply_raw(r, 200, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
-	if (!PQgetisnull(res, 0, 2)) {
+	if (h_answer(r, res, 200) == OUT_DONE && !PQgetisnull(res, 0, 2)) {
 		/* Money moved and the seat is on sale again now, not on a replay. */
 		metrics_add(M_TICKETS_REFUNDED, 1);
 		metrics_add(M_REFUND_AMOUNT, (uint64_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10));
 		seatcache_changed(strtoll(PQgetvalue(res, 0, 3), NULL, 10));
 	}
-out:
 	if (res != NULL)
 		PQclear(res);
 }

@@ -3,6 +3,7 @@
 #define BOXOFFICE_HANDLERS_H
 
 struct req;
+struct pg_result;
 
 /*
  * dispatch() calls a handler once the request's fields are validated and
@@ -11,6 +12,10 @@ struct req;
  */
 
 /* h_system.c */
+/* What a booking or ticket function's call came to (h_answer()). */
+enum h_outcome { OUT_ERROR, OUT_DONE, OUT_REPLAY };
+enum h_outcome h_answer(struct req *r, struct pg_result *res, int ok_status);
+
 void h_ping(struct req *r);
 void h_health(struct req *r);
 
