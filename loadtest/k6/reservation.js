@@ -1,11 +1,12 @@
 // reservation.js: POST /api/reservations (hold a seat), then release it.
 //
 // Each VU joins as its user and waits until ACTIVE on its first
-// iteration (lib/common.js vuEntry). Each iteration holds a
-// random seat of a random schedule of the token's concert. 409 SEAT_TAKEN
-// (someone else holds it) and 409 HOLD_LIMIT are expected outcomes, not
-// errors. A hold that succeeds is released at once (DELETE), so the seats
-// never run out and the run measures holding rather than selling out.
+// iteration (lib/common.js vuEntry). Like the load reports' scripts, an
+// iteration makes one request: it holds a random seat of a random schedule
+// of the token's concert, and the VU's next iteration releases that hold
+// (DELETE), so the seats never run out and the run measures holding rather
+// than selling out. 409 SEAT_TAKEN (someone else holds it) and 409
+// HOLD_LIMIT are expected outcomes, not errors.
 //
 //   k6 run -e TOKEN_KEY_FILE=$PWD/var/conf/token.key loadtest/k6/reservation.js
 import http from 'k6/http';
@@ -33,6 +34,16 @@ export default function () {
     pause();
     return;
   }
+  if (state.held) {
+    const rel = http.del(url(`/api/reservations/${state.held}`), null,
+      authParams(e.token, 'release'));
+    check(rel, { 'released (200)': (r) => r.status === 200 });
+    state.held = null;
+    if (rel.status === 401) e.token = null;          // turn over: join again
+    else if (rel.status === 503) sleep(retryAfter(rel) - 1);
+    pause();
+    return;
+  }
   const sched = scheduleId(e.concert, randInt(1, cfg.schedules));
   const seat = randInt(1, cfg.seats);
   const res = http.post(url('/api/reservations'),
@@ -47,8 +58,7 @@ export default function () {
   });
   if (res.status === 201 && b) {
     holdsOk.add(1);
-    const rel = http.del(url(`/api/reservations/${b.id}`), null, authParams(e.token, 'release'));
-    check(rel, { 'released (200)': (r) => r.status === 200 });
+    state.held = b.id;
   } else if (code === 'SEAT_TAKEN') {
     seatTaken.add(1);
   } else if (code === 'HOLD_LIMIT') {
