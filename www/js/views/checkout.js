@@ -5,12 +5,13 @@
 // same attempt is retried. After it, the tickets are under "My tickets".
 
 import { request, postWithRetry, isTransient, serverNow } from '../api.js';
+import { topUpForm } from '../topup.js';
 import {
   queueRecord, clearQueueRecord, holdsFor, clearHold, attemptKey, finishAttempt,
 } from '../store.js';
 import { concertInfo, scheduleInfo } from '../catalog.js';
 import {
-  h, readAmount, pageHeading, steps, notice, errorNotice, say, money, countdown, link, button,
+  h, pageHeading, steps, notice, errorNotice, say, money, countdown, link, button,
   dateTime,
 } from '../ui.js';
 
@@ -42,14 +43,11 @@ export async function render(root, ctx) {
   const total = holds.reduce((t, x) => t + x.price, 0);
   const ids = holds.map((x) => x.id);
   const balanceEl = h('strong', { id: 'balance' }, '…');
-  const amountInput = h('input', {
-    id: 'charge-amount', name: 'amount', type: 'number', min: '1', step: '1', inputmode: 'numeric',
-    required: true,
-  });
-  const chargeBtn = h('button', { type: 'submit', class: 'btn', id: 'charge-submit' }, 'Add to balance');
-  const chargeForm = h('form', { class: 'charge-form', id: 'charge-form', hidden: true, novalidate: true },
-    h('label', { for: 'charge-amount' }, 'Amount to add (credits)'),
-    h('div', { class: 'row' }, amountInput, chargeBtn));
+  let balance = null;
+  const { form: chargeForm, amountInput } = topUpForm(ctx, user, messages, (b) => {
+    balance = b;
+    update();
+  }, true);
   const payBtn = h('button', { type: 'button', class: 'btn btn-primary', id: 'pay-submit', disabled: true },
     `Pay ${money(total)} for ${holds.length} seats`);
   root.append(h('div', { class: 'two-col' },
@@ -65,7 +63,6 @@ export async function render(root, ctx) {
       h('p', { class: 'balance-line' }, 'Your balance: ', balanceEl),
       chargeForm, messages, h('div', { class: 'actions' }, payBtn))));
 
-  let balance = null;
   let busy = false;
   function update() {
     if (balance !== null) balanceEl.textContent = money(balance);
@@ -92,28 +89,6 @@ export async function render(root, ctx) {
   else if (bal.status === 401) ctx.sessionLost();
   else say(messages, errorNotice(bal));
   update();
-
-  chargeForm.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const amount = readAmount(amountInput, messages);
-    if (amount === null) return;
-    const key = attemptKey('charge', user, String(amount));
-    chargeBtn.disabled = true;
-    const res = await postWithRetry(`/api/users/${user}/balance/charge`, {
-      body: { amount }, idempotencyKey: key, signal: ctx.signal,
-    });
-    if (!ctx.alive()) return;
-    chargeBtn.disabled = false;
-    if (!isTransient(res)) finishAttempt('charge', user);
-    if (!res.ok) {
-      say(messages, errorNotice(res));
-      return;
-    }
-    balance = Number(res.data.balance);
-    amountInput.value = '';
-    say(messages, notice('success', `Added ${money(amount)}. Your balance is now ${money(balance)}.`));
-    update();
-  });
 
   payBtn.addEventListener('click', async () => {
     if (busy) return;
