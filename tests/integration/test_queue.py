@@ -930,7 +930,6 @@ class TestFairness(QueueTest):
 
     def test_admissions_per_second_are_limited(self):
         C, U, RATE = 3, 30, 5
-        s = self.s
         self.reset_queue(C)
         self.settings(max_active=1000, admit_per_second=RATE, active_ttl=600,
                       claim_window=600)
