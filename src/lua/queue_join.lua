@@ -25,10 +25,7 @@ if phase == 'u' and redis.call('EXISTS', seed) == 0 then
   local fresh = redis.call('ZADD', pre, 'NX', redis.call('ZCARD', pre) + 1, user)
   return {0, 'PRE_QUEUE', 0, 0, now, 0, 0, fresh, cached, opens}
 end
-if draw_due() then
-  if given_seed == '' then return {'DRAW'} end
-  do_draw()
-end
+if not drawn() then return {'DRAW'} end
 admit(false)
 local p
 local n = redis.call('HGET', num, user)

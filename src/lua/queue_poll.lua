@@ -13,10 +13,7 @@ if number == 0 then
   if phase == 'u' and redis.call('EXISTS', seed) == 0 then
     return {0, 'PRE_QUEUE', 0, 0, now, 0, 0, 0, 0, opens}
   end
-  if draw_due() then
-    if given_seed == '' then return {'DRAW'} end
-    do_draw()
-  end
+  if not drawn() then return {'DRAW'} end
   admit(false)
   local n = redis.call('HGET', num, user)
   if not n or tonumber(redis.call('ZSCORE', draw, user) or '-1') ~= tonumber(n) then

@@ -12,9 +12,8 @@
 local window_ms, admitting = number, verified == '1'
 local phase, opens = sale_phase()
 if not phase then return {'SALE'} end
-if admitting and phase ~= 'u' and phase ~= 'n' and phase ~= 'f' and draw_due() then
-  if given_seed == '' then return {'DRAW'} end
-  do_draw()
+if admitting and phase ~= 'u' and phase ~= 'n' and phase ~= 'f' and not drawn() then
+  return {'DRAW'}
 end
 if phase ~= 'n' and admitting then admit(false) end
 local waiting_n = redis.call('ZCARD', wait)

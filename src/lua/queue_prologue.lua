@@ -111,12 +111,6 @@ local function pick(i)
   end
 end
 
--- Is the pre-queue waiting for its draw? Then it is drawn now: true, or
--- false when the caller must first give a given_seed.
-local function draw_due()
-  return redis.call('EXISTS', seed) == 0 and redis.call('EXISTS', pre) == 1
-end
-
 local function do_draw()
   local a = redis.call('ZRANGE', pre, 0, -1)
   local n = #a
@@ -138,6 +132,18 @@ local function do_draw()
   redis.call('SET', seq, base + n)
   redis.call('SET', seed, given_seed)
   redis.call('HINCRBY', stats, 'joined', n)
+end
+
+-- Draws the pre-queue if it waits for its draw (the first call after the
+-- opening that finds it undrawn). Returns true when it is drawn (now or
+-- before) or there is none; false, having done nothing, when the draw is
+-- due and the caller gave no given_seed: the script then answers {'DRAW'}
+-- and queue.c calls it again with one.
+local function drawn()
+  if redis.call('EXISTS', seed) == 1 or redis.call('EXISTS', pre) == 0 then return true end
+  if given_seed == '' then return false end
+  do_draw()
+  return true
 end
 
 -- The places, which the progress script does not read.
