@@ -48,6 +48,29 @@ static const struct {
 };
 
 /*
+ * Did a booking or ticket statement fail: no answer in time, an error, or
+ * not exactly one row? Then the 503 answer (an outage or a timeout) or the
+ * 500 (any other error, logged) is set and true returned.
+ */
+bool
+h_failed(struct req *r, const PGresult *res)
+{
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		return false;
+	/* A write cut off by a deadline may still have committed: say so. */
+	if (res == NULL)
+		http_error(r, 503, "UNAVAILABLE", "the database did not answer in time; retry "
+			   "(with the same Idempotency-Key for payments and charges)");
+	else if (db_unavailable(res))
+		http_error(r, 503, "UNAVAILABLE", "the database is busy; nothing changed");
+	else {
+		log_msg("booking query failed: %s", PQresultErrorMessage(res));
+		http_error(r, 500, "INTERNAL", "the request failed; nothing changed");
+	}
+	return true;
+}
+
+/*
  * Answer from a booking or ticket function's (code, body, ...) result:
  * the body with ok_status for OK or a replayed answer, else the mapped
  * error (503 for an outage, 500 for an unknown outcome).
@@ -58,21 +81,8 @@ h_answer(struct req *r, PGresult *res, int ok_status)
 	const char *code, *body;
 	size_t i;
 
-	/* A write cut off by a deadline may still have committed: say so. */
-	if (res == NULL) {
-		http_error(r, 503, "UNAVAILABLE", "the database did not answer in time; retry "
-			   "(with the same Idempotency-Key for payments and charges)");
+	if (h_failed(r, res))
 		return OUT_ERROR;
-	}
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		if (db_unavailable(res))
-			http_error(r, 503, "UNAVAILABLE", "the database is busy; nothing changed");
-		else {
-			log_msg("booking query failed: %s", PQresultErrorMessage(res));
-			http_error(r, 500, "INTERNAL", "the request failed; nothing changed");
-		}
-		return OUT_ERROR;
-	}
 	code = PQgetvalue(res, 0, 0);
 	body = PQgetvalue(res, 0, 1);
 	if (strcmp(code, "OK") == 0 || strcmp(code, "REPLAY") == 0) {

@@ -6,7 +6,6 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
-#include "log.h"
 #include "metrics.h"
 #include "seatcache.h"
 #include "util.h"
@@ -15,43 +14,40 @@
 #define PRIVATE_READ "no-store"
 
 /*
- * Did a statement answer with one row? Else the 503 (or, for an SQL error
- * that is not an outage, 500) answer is set and 0 returned.
+ * A ticket read: statement st's one row holds the JSON answer, private to
+ * the caller; a NULL there (an unknown code) is 404 TICKET_NOT_FOUND.
+ * From the primary: a ticket just bought or refunded shows at once.
  */
-static int
-one_row(struct req *r, PGresult *res)
+static void
+ticket_read(struct req *r, enum db_stmt st, const char *const *params)
 {
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		return 1;
-	if (res == NULL || db_unavailable(res))
-		http_error(r, 503, "UNAVAILABLE", "the database is unavailable; nothing changed");
-	else {
-		log_msg("ticket query failed: %s", PQresultErrorMessage(res));
-		http_error(r, 500, "INTERNAL", "the request failed; nothing changed");
-	}
-	return 0;
-}
-
-/*
- * The caller's tickets (r->token.user): the path's user on
- * /api/users/{userId}/tickets (AUTH_USER makes them one), the
- * credential's on /api/me/tickets (AUTH_TOKEN). From the primary: a
- * ticket just bought or refunded shows at once.
- */
-void
-h_tickets(struct req *r)
-{
-	const char *params[1] = { r->token.user };
 	PGresult *res = NULL;
 
-	res = db_exec(ST_TICKETS, params);
-	if (!one_row(r, res))
+	res = db_exec(st, params);
+	if (h_failed(r, res))
 		goto out;
+	if (PQgetisnull(res, 0, 0)) {
+		http_error(r, 404, "TICKET_NOT_FOUND", "no ticket has this code");
+		goto out;
+	}
 	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	r->cache_control = PRIVATE_READ;
 out:
 	if (res != NULL)
 		PQclear(res);
+}
+
+/*
+ * The caller's tickets (r->token.user): the path's user on
+ * /api/users/{userId}/tickets (AUTH_USER makes them one), the
+ * credential's on /api/me/tickets (AUTH_TOKEN).
+ */
+void
+h_tickets(struct req *r)
+{
+	const char *params[1] = { r->token.user };
+
+	ticket_read(r, ST_TICKETS, params);
 }
 
 /*
@@ -64,21 +60,9 @@ h_ticket_door(struct req *r)
 {
 	char concert[24];
 	const char *params[2] = { r->f.ticket_code, concert };
-	PGresult *res = NULL;
 
 	util_i64(concert, sizeof(concert), r->token.concert);
-	res = db_exec(ST_TICKET_DOOR, params);
-	if (!one_row(r, res))
-		goto out;
-	if (PQgetisnull(res, 0, 0)) {
-		http_error(r, 404, "TICKET_NOT_FOUND", "no ticket has this code");
-		goto out;
-	}
-	http_reply_raw(r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-	r->cache_control = PRIVATE_READ;
-out:
-	if (res != NULL)
-		PQclear(res);
+	ticket_read(r, ST_TICKET_DOOR, params);
 }
 
 /*

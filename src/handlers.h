@@ -2,6 +2,8 @@
 #ifndef BOXOFFICE_HANDLERS_H
 #define BOXOFFICE_HANDLERS_H
 
+#include <stdbool.h>
+
 struct req;
 struct pg_result;
 
@@ -15,6 +17,7 @@ struct pg_result;
 /* What a booking or ticket function's call came to (h_answer()). */
 enum h_outcome { OUT_ERROR, OUT_DONE, OUT_REPLAY };
 enum h_outcome h_answer(struct req *r, struct pg_result *res, int ok_status);
+bool h_failed(struct req *r, const struct pg_result *res);
 
 void h_ping(struct req *r);
 void h_health(struct req *r);
