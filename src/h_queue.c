@@ -93,11 +93,12 @@ queue_down(struct req *r)
 
 /*
  * A concert's sale state and window from the database into *sale (see
- * struct queue_sale). Returns 0, or -1 when the database cannot say.
- * Redis keeps it for the queue scripts (see queue_join()).
+ * struct queue_sale), for a queue script that asked for it; Redis keeps it
+ * for the next ones (see queue_join()). Returns 0, or -1 with the 503
+ * answer set when the database cannot say.
  */
 static int
-concert_state(int64_t concert, struct queue_sale *sale)
+concert_state(struct req *r, int64_t concert, struct queue_sale *sale)
 {
 	char id[24];
 	const char *params[1] = { id };
@@ -120,6 +121,8 @@ concert_state(int64_t concert, struct queue_sale *sale)
 	}
 	if (res != NULL)
 		PQclear(res);
+	if (rc != 0)
+		http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
 	return rc;
 }
 
@@ -158,10 +161,8 @@ h_queue_join(struct req *r)
 		rc = queue_join(r->f.concert_id, user, verified, sale, &p);
 		if (rc == QJ_SALE_UNKNOWN && sale == NULL) {
 			sale = &sale_db;
-			if (concert_state(r->f.concert_id, sale) != 0) {
-				http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+			if (concert_state(r, r->f.concert_id, sale) != 0)
 				return;
-			}
 		} else if (rc == QJ_USER_UNKNOWN && !verified) {
 			if ((known = user_exists(user)) < 0) {
 				http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
@@ -234,7 +235,7 @@ h_queue_status(struct req *r)
 {
 	const struct token *t = &r->token;
 	struct queue_place p;
-	struct queue_sale sale_db, *sale = NULL;
+	struct queue_sale sale;
 	struct json_object *o = NULL;
 	enum queue_join rc;
 	int64_t until;
@@ -247,12 +248,9 @@ h_queue_status(struct req *r)
 	/* A pre-queue place (number 0) may need the sale state, once. */
 	rc = queue_poll(t->concert, t->user, t->number, NULL, &p);
 	if (rc == QJ_SALE_UNKNOWN) {
-		sale = &sale_db;
-		if (concert_state(t->concert, sale) != 0) {
-			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		if (concert_state(r, t->concert, &sale) != 0)
 			return;
-		}
-		rc = queue_poll(t->concert, t->user, t->number, sale, &p);
+		rc = queue_poll(t->concert, t->user, t->number, &sale, &p);
 	}
 	if (rc != QJ_AGAIN) {
 		queue_down(r);
@@ -296,10 +294,8 @@ h_queue_progress(struct req *r)
 		if ((rc = queue_progress(r->f.concert_id, sale, &p)) != 1)
 			break;
 		sale = &sale_db;
-		if (concert_state(r->f.concert_id, sale) != 0) {
-			http_error(r, 503, "UNAVAILABLE", "the database is unavailable");
+		if (concert_state(r, r->f.concert_id, sale) != 0)
 			return;
-		}
 	}
 	if (rc != 0) {
 		queue_down(r);
