@@ -109,24 +109,46 @@ is_sql_file(const struct dirent *d)
 	       strcmp(d->d_name + n - 4, ".sql") == 0;
 }
 
+/*
+ * The whole file at path, NUL-terminated (a pipe too: it is read to its
+ * end, not measured), or NULL; *len, when len is not NULL, is its size in
+ * bytes. The caller frees it.
+ */
 static char *
-slurp(const char *path)
+slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	long n;
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL, *more;
+	size_t n = 0, cap = 0, got;
 
 	if (f == NULL)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) != NULL) {
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else
-			buf[n] = '\0';
+	for (;;) {
+		if (cap - n < 65536) {
+			cap = cap * 2 + 65536;
+			if ((more = realloc(buf, cap + 1)) == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = more;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				free(buf);
+				buf = NULL;
+			}
+			break;
+		}
 	}
 	fclose(f);
+	if (buf != NULL) {
+		buf[n] = '\0';
+		if (len != NULL)
+			*len = n;
+	}
 	return buf;
 }
 
@@ -168,7 +190,7 @@ migrate_file(PGconn *c, const char *dir, const char *name)
 	int rc = -1;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
-	    (sql = slurp(path)) == NULL) {
+	    (sql = slurp(path, NULL)) == NULL) {
 		fprintf(stderr, "boxofficectl: cannot read %s/%s\n", dir, name);
 		goto out;
 	}
@@ -976,44 +998,6 @@ out:
 	return rc;
 }
 
-/* The whole file at path (*len bytes, NUL-terminated), or NULL. */
-static char *
-slurp_len(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL, *more;
-	size_t n = 0, cap = 0, got;
-
-	if (f == NULL)
-		return NULL;
-	for (;;) {
-		if (cap - n < 65536) {
-			cap = cap * 2 + 65536;
-			if ((more = realloc(buf, cap + 1)) == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = more;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f)) {
-				free(buf);
-				buf = NULL;
-			}
-			break;
-		}
-	}
-	fclose(f);
-	if (buf != NULL) {
-		buf[n] = '\0';
-		*len = n;
-	}
-	return buf;
-}
-
 /*
  * After an import: the cached concert list, schedule lists and seat maps
  * of the catalogue's concerts are stale. Dropped here so that visitors see
@@ -1080,7 +1064,7 @@ cmd_catalog_import(const char *path)
 	size_t len = 0;
 	int line, rc = 1;
 
-	if ((text = slurp_len(path, &len)) == NULL) {
+	if ((text = slurp(path, &len)) == NULL) {
 		fprintf(stderr, "boxofficectl catalog import: %s: %s\n", path, strerror(errno));
 		goto out;
 	}
