@@ -162,8 +162,8 @@ fail(struct chk *c, const char *msg, const char *fmt, ...)
 }
 
 /* Only these members, each of the kind its letter says: s string, S string
- * or null, i integer, b boolean, a array, o object; upper case of the
- * first three of "sia" means required. */
+ * or null, i integer, b boolean, a array, o object (members() is told
+ * which are required). */
 struct member {
 	const char *name;
 	char kind;
@@ -242,8 +242,20 @@ members(struct chk *c, struct json_object *o, const char *at, const struct membe
 	return 0;
 }
 
+/* Is s a word: 1 to max bytes of letters, digits, '-' and '_' (keys, tiers)? */
+static bool
+is_word(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (!isalnum((unsigned char)s[n]) && s[n] != '-' && s[n] != '_')
+			return false;
+	return n > 0 && n <= max;
+}
+
 /* A string member's text, its bounds checked (between 1 and max bytes, no
- * control characters; with word, only letters, digits, '-' and '_'). */
+ * control characters; with word, a word: is_word()). */
 static int
 text(struct chk *c, struct json_object *o, const char *at, const char *name, size_t max,
      bool word, const char **out)
@@ -259,10 +271,11 @@ text(struct chk *c, struct json_object *o, const char *at, const char *name, siz
 	n = strlen((const char *)s);
 	if (n == 0 || n > max || n != (size_t)json_object_get_string_len(v))
 		return fail(c, "empty, too long or has a NUL", "%s.%s", at, name);
+	if (word && !is_word((const char *)s, max))
+		return fail(c, "only letters, digits, '-' and '_' please", "%s.%s", at, name);
 	for (; *s != '\0'; s++)
-		if (*s < 0x20 || *s == 0x7f || (word && !isalnum(*s) && *s != '-' && *s != '_'))
-			return fail(c, word ? "only letters, digits, '-' and '_' please"
-					    : "has a control character", "%s.%s", at, name);
+		if (*s < 0x20 || *s == 0x7f)
+			return fail(c, "has a control character", "%s.%s", at, name);
 	*out = json_object_get_string(v);
 	return 0;
 }
@@ -437,12 +450,7 @@ check_concert(struct chk *c, struct json_object *x, const char *at,
 		return fail(c, "the sale closes before it opens", "%s.saleClosesAt", at);
 	json_object_object_get_ex(x, "prices", &prices);
 	json_object_object_foreach(prices, tier, pv) {
-		const char *t;
-
-		for (t = tier; *t != '\0' && (isalnum((unsigned char)*t) || *t == '-' || *t == '_');
-		     t++)
-			;
-		if (*t != '\0' || t == tier || strlen(tier) > CATALOG_LABEL_MAX)
+		if (!is_word(tier, CATALOG_LABEL_MAX))
 			return fail(c, "a tier is letters, digits, '-' and '_'", "%s.prices.%s",
 				    at, tier);
 		price = json_object_get_int64(pv);
