@@ -206,9 +206,7 @@ class TestAccessLevels(StackTest):
     def _leave(cls):
         if not cls._joined:
             return
-        for part in ("active", "wait", "claim"):
-            cls.stack.redis_cli("ZREM", "q:{%d}:%s" % (CONCERT, part), UA)
-        cls.stack.redis_cli("HDEL", "q:{%d}:num" % CONCERT, UA)
+        cls.stack.drop_places(CONCERT, [UA])
         cls._joined = False
 
     # ------------------------------------------------------------ requests

@@ -129,13 +129,7 @@ class BookingTest(StackTest):
         with _USED_LOCK:
             users = sorted(_USED)
             _USED.clear()
-        for i in range(0, len(users), 100):
-            chunk = [user_uuid(u) for u in users[i:i + 100]]
-            for part in ("active", "wait", "claim"):
-                try:
-                    cls.stack.redis("ZREM", "q:{%d}:%s" % (CONCERT, part), *chunk)
-                except Exception:
-                    pass
+        cls.stack.drop_places(CONCERT, [user_uuid(u) for u in users])
 
     # --------------------------------------------------------------- tokens
     def join(self, i, concert=CONCERT, timeout=20):

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 
+from boxoffice_dev.redis import QUEUE_PARTS, qkey
 from harness import user_uuid
 from test_booking import BookingTest, auth
 
@@ -95,9 +96,8 @@ class CatalogTest(BookingTest):
             cls.stack.psql(CLEANUP)
             cls.stack.redis("DEL", "c:concerts")
             for cid in ids:
-                for part in ("seq", "num", "wait", "seen", "active", "admits", "stats", "pause",
-                             "tick", "served"):
-                    cls.stack.redis("DEL", "q:{%s}:%s" % (cid, part))
+                for part in QUEUE_PARTS:
+                    cls.stack.redis("DEL", qkey(cid, part))
                 cls.stack.redis("DEL", "c:schedules:%s" % cid)
         finally:
             shutil.rmtree(cls.tmp, ignore_errors=True)

@@ -42,12 +42,7 @@ class GroupTest(BookingTest):
     def tearDownClass(cls):
         try:
             for c in (CONCERT, OTHER_CONCERT):
-                for part in ("active", "wait", "seen"):
-                    try:
-                        cls.stack.redis("ZREM", "q:{%d}:%s" % (c, part),
-                                        *[user_uuid(u) for u in USERS])
-                    except Exception:
-                        pass
+                cls.stack.drop_places(c, [user_uuid(u) for u in USERS])
         finally:
             super().tearDownClass()
 

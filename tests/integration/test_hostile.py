@@ -40,7 +40,7 @@ import socket
 import time
 import unittest
 
-from boxoffice_dev.redis import Redis
+from boxoffice_dev.redis import PLACE_PARTS, Redis, qkey
 from boxoffice_dev import tokens
 from harness import StackTest, destructive, user_uuid
 
@@ -179,10 +179,6 @@ def send_from(source, port, data, timeout=10):
 
 
 # ----------------------------------------------------------------- Redis
-def qkey(concert, part):
-    return "q:{%d}:%s" % (concert, part)
-
-
 # ------------------------------------------------------- database digest
 DIGEST_SQL = r"""
 WITH hz AS (SELECT to_timestamp(@H@) AS t),
@@ -328,9 +324,7 @@ class HostileTest(StackTest):
             s.psql("DELETE FROM reservations WHERE id = '%s' AND status <> 'PAID'" % rid)
             cls._reservation = None
         for concert, uid in cls._places:
-            for part in ("active", "wait", "seen"):
-                s.redis("ZREM", qkey(concert, part), uid)
-            s.redis("HDEL", qkey(concert, "num"), uid)
+            s.drop_places(concert, [uid])
         cls._places = []
 
     # ------------------------------------------------------------ snapshots
@@ -345,7 +339,7 @@ class HostileTest(StackTest):
             for c in range(1, 6):
                 out[c] = (r("GET", qkey(c, "seq")), r("HGETALL", qkey(c, "num")),
                           [r("ZRANGE", qkey(c, p), 0, -1, "WITHSCORES")
-                           for p in ("wait", "active", "seen")])
+                           for p in PLACE_PARTS])
             return out
         finally:
             r.close()

@@ -113,10 +113,7 @@ class TestIdentityRoutes(StackTest):
         if cls._reservation is not None:
             cls._call("DELETE", "/api/reservations/" + cls._reservation, token=s.user_token(V))
             cls._reservation = None
-        for user in (V, A, J):
-            for part in ("active", "wait", "claim"):
-                s.redis_cli("ZREM", "q:{%d}:%s" % (CONCERT, part), user)
-            s.redis_cli("HDEL", "q:{%d}:num" % CONCERT, user)
+        s.drop_places(CONCERT, (V, A, J))
 
     # ------------------------------------------------------------ helpers
     def state(self):

@@ -23,12 +23,11 @@ import time
 import unittest
 
 from boxoffice_dev.http import Session as Client
-from boxoffice_dev.redis import Redis, pairs
+from boxoffice_dev.redis import QUEUE_PARTS, Redis, pairs, qkey
 from boxoffice_dev import tokens
 from harness import SEED, StackTest, destructive, heavy, user_uuid
 
-PARTS = ("seq", "num", "wait", "claim", "active", "admits", "stats", "tick", "served",
-         "pre", "seed", "draw")
+PARTS = QUEUE_PARTS
 STRINGS = ("seq", "tick", "served", "seed")
 # plus the admission throttle's clock, which a dump leaves out
 RESET_PARTS = PARTS
@@ -42,10 +41,6 @@ U_TURN = 600          # turns: 601..
 U_DUMP = 700          # dump/restore: 701..
 U_DOWN = 800          # redis down: 801..
 U_PAY = 977           # the users who pay (977, 978): their balances change
-
-
-def qkey(concert, part):
-    return "q:{%d}:%s" % (concert, part)
 
 
 def parse_iso_ms(s):

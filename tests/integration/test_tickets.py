@@ -43,12 +43,7 @@ class TicketTest(BookingTest):
     @classmethod
     def tearDownClass(cls):
         try:
-            for part in ("active", "wait", "seen"):
-                try:
-                    cls.stack.redis("ZREM", "q:{%d}:%s" % (CONCERT, part),
-                                    *[user_uuid(u) for u in USERS])
-                except Exception:
-                    pass
+            cls.stack.drop_places(CONCERT, [user_uuid(u) for u in USERS])
         finally:
             super().tearDownClass()
 

@@ -18,6 +18,18 @@ that reads redis-cli's output.
 import socket
 
 
+# A concert's queue (src/keys.c keys_parts[]): every part, and the parts
+# that hold a user's place (besides num, the user's number).
+QUEUE_PARTS = ("seq", "num", "wait", "claim", "active", "admits", "stats", "tick", "served",
+               "pre", "seed", "draw")
+PLACE_PARTS = ("wait", "claim", "active")
+
+
+def qkey(concert, part):
+    """The Redis key of one part of concert's queue."""
+    return "q:{%d}:%s" % (int(concert), part)
+
+
 class RedisError(Exception):
     """An error reply (-ERR ...)."""
 

@@ -661,6 +661,19 @@ class Stack(Managed):
         except OSError as e:
             raise StackError("redis %s: %s" % (" ".join(map(str, args[:1])), e)) from e
 
+    def drop_places(self, concert, users):
+        """Best effort, for a test's clean-up: take users' places (and
+        numbers) out of concert's queue, whatever state they are in."""
+        users = list(users)
+        for i in range(0, len(users), 100):
+            chunk = users[i:i + 100]
+            for part in redisc.PLACE_PARTS + ("num",):
+                try:
+                    self.redis("ZREM" if part != "num" else "HDEL",
+                               redisc.qkey(concert, part), *chunk)
+                except (StackError, redisc.RedisError):
+                    pass
+
     def redis_cli(self, *args, timeout=10):
         """redis() with the reply as text, the way `redis-cli --no-raw`
         prints it ("(integer) 2", "(nil)", ...), for code that reads that."""
