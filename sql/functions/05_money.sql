@@ -4,6 +4,11 @@
 -- of that balance and every use of that user's Idempotency-Keys, and write
 -- the balance, the ledger entry and the key record in one statement.
 
+-- The most a balance may hold (BALANCE_LIMIT beyond it), far enough below
+-- bigint's limit that no credit can overflow. Inlined where it is used.
+CREATE OR REPLACE FUNCTION boxoffice_balance_max() RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT 9000000000000000000::bigint $$;
+
 -- Add p_amount to p_user's balance, with a ledger entry.
 CREATE OR REPLACE FUNCTION boxoffice_charge(p_user uuid, p_amount bigint, p_key text,
                                             OUT code text, OUT body text)
@@ -27,7 +32,7 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    IF bal > 9000000000000000000 - p_amount THEN
+    IF bal > boxoffice_balance_max() - p_amount THEN
         code := 'BALANCE_LIMIT'; RETURN;
     END IF;
     -- The ledger and the key record take the balance the update left.

@@ -89,7 +89,7 @@ BEGIN
     IF now() >= starts - make_interval(hours => p_cutoff_hours) THEN
         code := 'REFUND_CLOSED'; RETURN;
     END IF;
-    IF bal > 9000000000000000000 - t.price THEN
+    IF bal > boxoffice_balance_max() - t.price THEN
         code := 'BALANCE_LIMIT'; RETURN;
     END IF;
     -- The seat is SOLD on this ticket's reservation while the ticket is
